@@ -1,0 +1,158 @@
+// Package admin is the node's administration API: HTTP and JSON under /v1/ on a
+// Unix socket that only the node's user can open, plus the client the CLI uses.
+//
+// Routes:
+//
+//	GET    /v1/status                          node and Raft status
+//	GET    /v1/bundle                          the local trust domain's bundle
+//	GET    /v1/bundles                         every federated bundle
+//	GET    /v1/bundles/{td}                    one federated bundle
+//	PUT    /v1/bundles/{td}                    operator override (SetBundleRequest)
+//	DELETE /v1/bundles/{td}                    delete a federated bundle
+//	GET    /v1/relationships                   every relationship with its status
+//	POST   /v1/relationships                   create (RelationshipRequest)
+//	GET    /v1/relationships/{td}              one relationship with its status
+//	PUT    /v1/relationships/{td}              update (RelationshipRequest)
+//	DELETE /v1/relationships/{td}              delete, with its bundle
+//	POST   /v1/relationships/{td}/refresh      fetch now
+//	POST   /v1/authority/rotate                prepare new signing keys now
+//
+// Errors are ErrorResponse bodies with a stable code and a sentence.
+package admin
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Bundle is a stored bundle as the API returns it.
+type Bundle struct {
+	TrustDomain string `json:"trust_domain"`
+	Sequence    uint64 `json:"sequence"`
+	HasSequence bool   `json:"has_sequence"`
+	// RefreshHintSeconds is the published spiffe_refresh_hint, 0 when absent.
+	RefreshHintSeconds int64     `json:"refresh_hint_seconds"`
+	X509Keys           int       `json:"x509_keys"`
+	JWTKeys            int       `json:"jwt_keys"`
+	Source             string    `json:"source"`
+	UpdatedAt          time.Time `json:"updated_at"`
+	// Document is the SPIFFE bundle (JWK Set) as stored.
+	Document json.RawMessage `json:"document"`
+	// PEM holds the X.509 authorities as PEM certificates.
+	PEM string `json:"pem"`
+}
+
+// SetBundleRequest overrides a federated bundle (SPIFFE Federation 4.2: the
+// override stands until the next refresh).
+type SetBundleRequest struct {
+	Format string `json:"format"` // spiffe or pem
+	Data   string `json:"data"`
+}
+
+// RelationshipRequest creates or updates a federation relationship. On update,
+// empty fields keep their stored values.
+type RelationshipRequest struct {
+	TrustDomain       string   `json:"trust_domain"`
+	BundleEndpointURL string   `json:"bundle_endpoint_url"`
+	Profile           string   `json:"profile"`
+	EndpointSPIFFEID  string   `json:"endpoint_spiffe_id,omitempty"`
+	CAPEM             string   `json:"ca_pem,omitempty"`
+	AllowedIDPrefixes []string `json:"allowed_id_prefixes,omitempty"`
+	// Bootstrap is the peer's bundle to start from, in BootstrapFormat.
+	Bootstrap       string `json:"bootstrap,omitempty"`
+	BootstrapFormat string `json:"bootstrap_format,omitempty"`
+}
+
+// Relationship is a stored relationship with its fetch status.
+type Relationship struct {
+	TrustDomain       string     `json:"trust_domain"`
+	BundleEndpointURL string     `json:"bundle_endpoint_url"`
+	Profile           string     `json:"profile"`
+	EndpointSPIFFEID  string     `json:"endpoint_spiffe_id,omitempty"`
+	HasCA             bool       `json:"has_ca"`
+	AllowedIDPrefixes []string   `json:"allowed_id_prefixes,omitempty"`
+	Static            bool       `json:"static"`
+	CreatedAt         time.Time  `json:"created_at"`
+	UpdatedAt         time.Time  `json:"updated_at"`
+	Status            PeerStatus `json:"status"`
+}
+
+// PeerStatus is the fetch history of one relationship.
+type PeerStatus struct {
+	HasBundle           bool      `json:"has_bundle"`
+	StoredSequence      uint64    `json:"stored_sequence"`
+	BundleSource        string    `json:"bundle_source,omitempty"`
+	LastAttempt         time.Time `json:"last_attempt"`
+	LastSuccess         time.Time `json:"last_success"`
+	LastChange          time.Time `json:"last_change"`
+	NextRefresh         time.Time `json:"next_refresh"`
+	LastError           string    `json:"last_error,omitempty"`
+	ConsecutiveFailures int       `json:"consecutive_failures"`
+	X509Keys            int       `json:"x509_keys"`
+	JWTKeys             int       `json:"jwt_keys"`
+	SkippedKeys         int       `json:"skipped_keys"`
+}
+
+// Status describes the node.
+type Status struct {
+	NodeName     string    `json:"node_name"`
+	TrustDomain  string    `json:"trust_domain"`
+	Version      string    `json:"version"`
+	RaftState    string    `json:"raft_state"`
+	Leader       string    `json:"leader"`
+	AppliedIndex uint64    `json:"applied_index"`
+	LastContact  time.Time `json:"last_contact"`
+	Ready        bool      `json:"ready"`
+	ReadyError   string    `json:"ready_error,omitempty"`
+	EndpointURL  string    `json:"endpoint_url"`
+}
+
+// Error codes of ErrorResponse.
+const (
+	CodeInvalidArgument = "invalid_argument"
+	CodeNotFound        = "not_found"
+	CodeAlreadyExists   = "already_exists"
+	CodeConflict        = "conflict"
+	CodeNotLeader       = "not_leader"
+	CodeUnavailable     = "unavailable"
+	CodeInternal        = "internal"
+)
+
+// ErrorResponse is the body of every failed request.
+type ErrorResponse struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// APIError is an ErrorResponse as a Go error, on both sides of the socket. The
+// server sends Code and Message with the HTTP status of the code; the client
+// returns it for every non-2xx answer.
+type APIError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *APIError) Error() string { return e.Message }
+
+// Errorf returns an APIError with the HTTP status that belongs to code.
+func Errorf(code, format string, args ...any) *APIError {
+	return &APIError{Status: StatusForCode(code), Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// StatusForCode maps an error code to its HTTP status.
+func StatusForCode(code string) int {
+	switch code {
+	case CodeInvalidArgument:
+		return http.StatusBadRequest
+	case CodeNotFound:
+		return http.StatusNotFound
+	case CodeAlreadyExists, CodeConflict:
+		return http.StatusConflict
+	case CodeNotLeader, CodeUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
