@@ -1,0 +1,220 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// MaxRequestBody is the largest admin request body accepted, in bytes. A bundle or
+// CA file travels inside a request, so it is larger than any bundle the node
+// fetches by default.
+const MaxRequestBody = 4 << 20
+
+// Backend carries out admin requests. Errors that are not an *APIError become
+// internal errors.
+type Backend interface {
+	Status(ctx context.Context) Status
+	LocalBundle(ctx context.Context) (Bundle, error)
+	Bundles(ctx context.Context) ([]Bundle, error)
+	Bundle(ctx context.Context, td string) (Bundle, error)
+	SetBundle(ctx context.Context, td string, req SetBundleRequest) (Bundle, error)
+	DeleteBundle(ctx context.Context, td string) error
+	Relationships(ctx context.Context) ([]Relationship, error)
+	Relationship(ctx context.Context, td string) (Relationship, error)
+	CreateRelationship(ctx context.Context, req RelationshipRequest) (Relationship, error)
+	UpdateRelationship(ctx context.Context, td string, req RelationshipRequest) (Relationship, error)
+	DeleteRelationship(ctx context.Context, td string) error
+	RefreshRelationship(ctx context.Context, td string) (Relationship, error)
+	RotateAuthority(ctx context.Context) (Bundle, error)
+}
+
+// Server serves the admin API on a Unix socket.
+type Server struct {
+	path    string
+	backend Backend
+	log     *slog.Logger
+	srv     *http.Server
+	ln      net.Listener
+}
+
+// NewServer returns a server for the socket at path.
+func NewServer(path string, backend Backend, logger *slog.Logger) *Server {
+	s := &Server{path: path, backend: backend, log: logger}
+	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	return s
+}
+
+// Start creates the socket with mode 0600, so that only the node's user can
+// administer it, and serves in the background. A stale socket file left by a
+// killed process is replaced.
+func (s *Server) Start() error {
+	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
+		return fmt.Errorf("admin: create socket directory: %w", err)
+	}
+	if err := removeStaleSocket(s.path); err != nil {
+		return err
+	}
+	ln, err := net.Listen("unix", s.path)
+	if err != nil {
+		return fmt.Errorf("admin: listen on %s: %w", s.path, err)
+	}
+	if err := os.Chmod(s.path, 0o600); err != nil {
+		ln.Close()
+		return fmt.Errorf("admin: set mode 0600 on %s: %w", s.path, err)
+	}
+	s.ln = ln
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("admin server stopped", "error", err)
+		}
+	}()
+	s.log.Info("admin API listening", "socket", s.path)
+	return nil
+}
+
+// removeStaleSocket deletes path when nothing accepts connections on it.
+func removeStaleSocket(path string) error {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	conn, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		conn.Close()
+		return fmt.Errorf("admin: socket %s is in use by another process; "+
+			"stop it or set admin.socket_path", path)
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("admin: remove stale socket %s: %w", path, err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting requests and waits for running ones.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	_ = os.Remove(s.path)
+	return err
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	b := s.backend
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, b.Status(r.Context()))
+	})
+	mux.HandleFunc("GET /v1/bundle", s.handle(func(r *http.Request) (any, error) {
+		return b.LocalBundle(r.Context())
+	}))
+	mux.HandleFunc("GET /v1/bundles", s.handle(func(r *http.Request) (any, error) {
+		return b.Bundles(r.Context())
+	}))
+	mux.HandleFunc("GET /v1/bundles/{td}", s.handle(func(r *http.Request) (any, error) {
+		return b.Bundle(r.Context(), r.PathValue("td"))
+	}))
+	mux.HandleFunc("PUT /v1/bundles/{td}", s.handle(func(r *http.Request) (any, error) {
+		var req SetBundleRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return b.SetBundle(r.Context(), r.PathValue("td"), req)
+	}))
+	mux.HandleFunc("DELETE /v1/bundles/{td}", s.handle(func(r *http.Request) (any, error) {
+		return nil, b.DeleteBundle(r.Context(), r.PathValue("td"))
+	}))
+	s.relationshipRoutes(mux)
+	mux.HandleFunc("POST /v1/authority/rotate", s.handle(func(r *http.Request) (any, error) {
+		return b.RotateAuthority(r.Context())
+	}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, ErrorResponse{Code: CodeNotFound,
+			Message: fmt.Sprintf("no admin route %s %s", r.Method, r.URL.Path)})
+	})
+	return mux
+}
+
+func (s *Server) relationshipRoutes(mux *http.ServeMux) {
+	b := s.backend
+	mux.HandleFunc("GET /v1/relationships", s.handle(func(r *http.Request) (any, error) {
+		return b.Relationships(r.Context())
+	}))
+	mux.HandleFunc("POST /v1/relationships", s.handle(func(r *http.Request) (any, error) {
+		var req RelationshipRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return b.CreateRelationship(r.Context(), req)
+	}))
+	mux.HandleFunc("GET /v1/relationships/{td}", s.handle(func(r *http.Request) (any, error) {
+		return b.Relationship(r.Context(), r.PathValue("td"))
+	}))
+	mux.HandleFunc("PUT /v1/relationships/{td}", s.handle(func(r *http.Request) (any, error) {
+		var req RelationshipRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return b.UpdateRelationship(r.Context(), r.PathValue("td"), req)
+	}))
+	mux.HandleFunc("DELETE /v1/relationships/{td}", s.handle(func(r *http.Request) (any, error) {
+		return nil, b.DeleteRelationship(r.Context(), r.PathValue("td"))
+	}))
+	mux.HandleFunc("POST /v1/relationships/{td}/refresh",
+		s.handle(func(r *http.Request) (any, error) {
+			return b.RefreshRelationship(r.Context(), r.PathValue("td"))
+		}))
+}
+
+// handle turns a backend call into a JSON answer. A nil result answers 204.
+func (s *Server) handle(fn func(r *http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		result, err := fn(r)
+		if err != nil {
+			var apiErr *APIError
+			if !errors.As(err, &apiErr) {
+				apiErr = &APIError{Status: http.StatusInternalServerError, Code: CodeInternal,
+					Message: err.Error()}
+			}
+			if apiErr.Status == 0 {
+				apiErr.Status = StatusForCode(apiErr.Code)
+			}
+			s.log.Warn("admin request failed", "method", r.Method, "path", r.URL.Path,
+				"code", apiErr.Code, "error", apiErr.Message)
+			writeJSON(w, apiErr.Status, ErrorResponse{Code: apiErr.Code, Message: apiErr.Message})
+			return
+		}
+		if result == nil {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		writeJSON(w, http.StatusOK, result)
+	}
+}
+
+func decode(r *http.Request, into any) error {
+	body := http.MaxBytesReader(nil, r.Body, MaxRequestBody)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(into); err != nil {
+		if errors.Is(err, io.EOF) {
+			return Errorf(CodeInvalidArgument, "request body is empty; send a JSON object")
+		}
+		return Errorf(CodeInvalidArgument, "invalid request body: %v", err)
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
