@@ -1,0 +1,256 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Accepted values of the enumerated keys.
+const (
+	// ProfileHTTPSSPIFFE authenticates the bundle endpoint with an X509-SVID
+	// (SPIFFE Federation 5.2.2).
+	ProfileHTTPSSPIFFE = "https_spiffe"
+	// ProfileHTTPSWeb authenticates the bundle endpoint with a Web PKI
+	// certificate (SPIFFE Federation 5.2.1).
+	ProfileHTTPSWeb = "https_web"
+
+	// AuthorityBuiltin makes the node generate and rotate its own CA and JWT keys.
+	AuthorityBuiltin = "builtin"
+	// AuthorityFile makes the node publish a bundle read from a file.
+	AuthorityFile = "file"
+
+	// BundleFormatSPIFFE is the SPIFFE bundle format, a JWK Set.
+	BundleFormatSPIFFE = "spiffe"
+	// BundleFormatPEM is a list of PEM-encoded X.509 CA certificates.
+	BundleFormatPEM = "pem"
+
+	LogFormatText = "text"
+	LogFormatJSON = "json"
+)
+
+// Defaults that do not depend on other keys. docs/configuration.md repeats them.
+const (
+	DefaultLogLevel              = "info"
+	DefaultLogFormat             = LogFormatText
+	DefaultEndpointAddress       = "0.0.0.0:8443"
+	DefaultEndpointPath          = "/"
+	DefaultRefreshHint           = 5 * time.Minute
+	DefaultCATTL                 = 7 * 24 * time.Hour
+	DefaultJWTKeyTTL             = 24 * time.Hour
+	DefaultX509SVIDMaxTTL        = time.Hour
+	DefaultJWTSVIDMaxTTL         = 5 * time.Minute
+	DefaultMinRefresh            = 30 * time.Second
+	DefaultMaxRefresh            = time.Hour
+	DefaultFederationRefresh     = 5 * time.Minute
+	DefaultFetchTimeout          = 10 * time.Second
+	DefaultMaxBundleSize         = ByteSize(1 << 20)
+	DefaultMaxRedirects          = 3
+	DefaultRetryBackoffMax       = 5 * time.Minute
+	DefaultHealthAddress         = "127.0.0.1:8080"
+	DefaultRaftBindAddress       = "127.0.0.1:8300"
+	DefaultRaftSnapshotRetain    = 2
+	DefaultRaftSnapshotThreshold = 8192
+	DefaultRaftApplyTimeout      = 10 * time.Second
+
+	// DefaultPublishLeadHints is how many refresh hints ahead of first use a new
+	// key is published when authority.publish_lead is 0. SPIFFE Federation 4.1
+	// asks for 3 to 5 refresh hints.
+	DefaultPublishLeadHints = 4
+	// MinPublishLeadHints is the lower end of that range.
+	MinPublishLeadHints = 3
+)
+
+// Config is the whole configuration of one bundlex node.
+type Config struct {
+	// TrustDomain is the local trust domain name, such as example.org.
+	TrustDomain string
+	// NodeName identifies this node in the Raft cluster. It defaults to the host name.
+	NodeName string
+	// DataDir contains the Raft log, snapshots and the authority's keys.
+	DataDir   string
+	LogLevel  string
+	LogFormat string
+
+	Admin          AdminConfig
+	BundleEndpoint BundleEndpointConfig
+	Authority      AuthorityConfig
+	Federation     FederationConfig
+	Health         HealthConfig
+	Raft           RaftConfig
+}
+
+// AdminConfig is the admin API listener.
+type AdminConfig struct {
+	// SocketPath is the Unix socket path, by default <data_dir>/admin.sock.
+	SocketPath string
+}
+
+// BundleEndpointConfig is the server that publishes the local trust domain's bundle.
+type BundleEndpointConfig struct {
+	Address string
+	Path    string
+	Profile string
+	// SPIFFEID is the ID in the endpoint's X509-SVID under https_spiffe, by
+	// default spiffe://<trust_domain>/bundlex.
+	SPIFFEID string
+	// RefreshHint is published as spiffe_refresh_hint, in whole seconds.
+	RefreshHint time.Duration
+	// CertFile and KeyFile are the Web PKI certificate chain and key for https_web.
+	CertFile string
+	KeyFile  string
+}
+
+// AuthorityConfig selects where the local trust domain's keys come from.
+type AuthorityConfig struct {
+	Type string
+
+	// Builtin authority.
+	CATTL          time.Duration
+	JWTKeyTTL      time.Duration
+	X509SVIDMaxTTL time.Duration
+	JWTSVIDMaxTTL  time.Duration
+	// PublishLead is how long before first use a new key is published. Zero
+	// means DefaultPublishLeadHints times the refresh hint; see
+	// [Config.EffectivePublishLead].
+	PublishLead time.Duration
+
+	// File authority.
+	BundlePath   string
+	BundleFormat string
+	// EndpointCertFile and EndpointKeyFile are the endpoint's X509-SVID and key,
+	// needed under https_spiffe because no built-in CA can sign one.
+	EndpointCertFile string
+	EndpointKeyFile  string
+}
+
+// FederationConfig controls fetching the bundles of other trust domains.
+type FederationConfig struct {
+	// MinRefresh and MaxRefresh clamp the refresh hint a peer publishes.
+	MinRefresh time.Duration
+	MaxRefresh time.Duration
+	// DefaultRefresh is the interval for a bundle without spiffe_refresh_hint.
+	DefaultRefresh  time.Duration
+	FetchTimeout    time.Duration
+	MaxBundleSize   ByteSize
+	MaxRedirects    int
+	RetryBackoffMax time.Duration
+	// TrustDomains contains the static relationships, keyed by trust domain name.
+	TrustDomains map[string]Relationship
+}
+
+// Relationship is one static federation relationship from the configuration file.
+type Relationship struct {
+	BundleEndpointURL string
+	Profile           string
+	// EndpointSPIFFEID is the ID the endpoint must present under https_spiffe.
+	EndpointSPIFFEID string
+	// BundlePath is a bootstrap bundle of the peer trust domain, required when
+	// the endpoint's ID is in that trust domain (SPIFFE Federation 5.2.2.2).
+	BundlePath   string
+	BundleFormat string
+	// CAFile contains PEM roots for https_web. Empty means the system roots.
+	CAFile string
+}
+
+// HealthConfig is the HTTP listener for /healthz, /readyz and /metrics.
+type HealthConfig struct {
+	// Address is host:port. Empty disables the listener.
+	Address string
+}
+
+// RaftConfig is the replicated store's transport and snapshot settings.
+type RaftConfig struct {
+	BindAddress string
+	// AdvertiseAddress is the address other nodes dial. Empty means BindAddress.
+	AdvertiseAddress  string
+	SnapshotRetain    int
+	SnapshotThreshold uint64
+	ApplyTimeout      time.Duration
+}
+
+// Default returns the configuration with every default that does not depend on
+// another key. TrustDomain and DataDir are empty because they have no default.
+func Default() *Config {
+	hostname, err := os.Hostname()
+	if err != nil {
+		// Validate reports the empty node_name and asks the operator to set it.
+		hostname = ""
+	}
+	return &Config{
+		NodeName:  hostname,
+		LogLevel:  DefaultLogLevel,
+		LogFormat: DefaultLogFormat,
+		BundleEndpoint: BundleEndpointConfig{
+			Address:     DefaultEndpointAddress,
+			Path:        DefaultEndpointPath,
+			Profile:     ProfileHTTPSSPIFFE,
+			RefreshHint: DefaultRefreshHint,
+		},
+		Authority: AuthorityConfig{
+			Type:           AuthorityBuiltin,
+			CATTL:          DefaultCATTL,
+			JWTKeyTTL:      DefaultJWTKeyTTL,
+			X509SVIDMaxTTL: DefaultX509SVIDMaxTTL,
+			JWTSVIDMaxTTL:  DefaultJWTSVIDMaxTTL,
+			BundleFormat:   BundleFormatSPIFFE,
+		},
+		Federation: FederationConfig{
+			MinRefresh:      DefaultMinRefresh,
+			MaxRefresh:      DefaultMaxRefresh,
+			DefaultRefresh:  DefaultFederationRefresh,
+			FetchTimeout:    DefaultFetchTimeout,
+			MaxBundleSize:   DefaultMaxBundleSize,
+			MaxRedirects:    DefaultMaxRedirects,
+			RetryBackoffMax: DefaultRetryBackoffMax,
+			TrustDomains:    map[string]Relationship{},
+		},
+		Health: HealthConfig{Address: DefaultHealthAddress},
+		Raft: RaftConfig{
+			BindAddress:       DefaultRaftBindAddress,
+			SnapshotRetain:    DefaultRaftSnapshotRetain,
+			SnapshotThreshold: DefaultRaftSnapshotThreshold,
+			ApplyTimeout:      DefaultRaftApplyTimeout,
+		},
+	}
+}
+
+// FillDerived sets the defaults that depend on other keys, leaving every
+// non-empty value alone: admin.socket_path from data_dir,
+// bundle_endpoint.spiffe_id from trust_domain and the bundle format of each
+// relationship.
+func (c *Config) FillDerived() {
+	if c.Admin.SocketPath == "" && c.DataDir != "" {
+		c.Admin.SocketPath = filepath.Join(c.DataDir, "admin.sock")
+	}
+	if c.BundleEndpoint.SPIFFEID == "" && c.TrustDomain != "" {
+		c.BundleEndpoint.SPIFFEID = "spiffe://" + c.TrustDomain + "/bundlex"
+	}
+	if c.Authority.BundleFormat == "" {
+		c.Authority.BundleFormat = BundleFormatSPIFFE
+	}
+	for name, rel := range c.Federation.TrustDomains {
+		if rel.BundleFormat == "" {
+			rel.BundleFormat = BundleFormatSPIFFE
+			c.Federation.TrustDomains[name] = rel
+		}
+	}
+}
+
+// EffectivePublishLead returns authority.publish_lead, or DefaultPublishLeadHints
+// refresh hints when it is 0.
+func (c *Config) EffectivePublishLead() time.Duration {
+	if c.Authority.PublishLead != 0 {
+		return c.Authority.PublishLead
+	}
+	return DefaultPublishLeadHints * c.BundleEndpoint.RefreshHint
+}
+
+// RaftAdvertiseAddress returns raft.advertise_address, or raft.bind_address when
+// it is empty.
+func (c *Config) RaftAdvertiseAddress() string {
+	if c.Raft.AdvertiseAddress != "" {
+		return c.Raft.AdvertiseAddress
+	}
+	return c.Raft.BindAddress
+}

@@ -1,0 +1,143 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// decodeValue stores raw, as found in the file, the environment or a flag, into
+// the field ptr points to. Environment variables and most flags arrive as
+// strings, YAML scalars as string, int, float64 or bool.
+func decodeValue(key string, raw any, ptr any) error {
+	switch field := ptr.(type) {
+	case *string:
+		s, ok := raw.(string)
+		if !ok {
+			return invalid(key, raw, "use a string; quote it in YAML")
+		}
+		*field = s
+	case *time.Duration:
+		d, err := decodeDuration(key, raw)
+		if err != nil {
+			return err
+		}
+		*field = d
+	case *int:
+		n, err := decodeInt(key, raw, math.MaxInt32)
+		if err != nil {
+			return err
+		}
+		*field = int(n)
+	case *uint64:
+		n, err := decodeInt(key, raw, math.MaxInt64)
+		if err != nil {
+			return err
+		}
+		*field = uint64(n)
+	case *ByteSize:
+		size, err := decodeSize(key, raw)
+		if err != nil {
+			return err
+		}
+		*field = size
+	default:
+		return fmt.Errorf("config: %s: field type %T has no decoder", key, ptr)
+	}
+	return nil
+}
+
+// decodeDuration accepts a Go duration string. A bare number is rejected
+// because it would silently mean nanoseconds.
+func decodeDuration(key string, raw any) (time.Duration, error) {
+	const hint = "use a Go duration with a unit, such as 30s, 5m or 168h"
+	switch v := raw.(type) {
+	case time.Duration:
+		return v, nil
+	case string:
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil {
+			return 0, invalid(key, raw, hint)
+		}
+		return d, nil
+	default:
+		return 0, invalid(key, raw, hint)
+	}
+}
+
+// decodeInt accepts a whole number from 0 to limit, or its decimal text.
+func decodeInt(key string, raw any, limit int64) (int64, error) {
+	hint := fmt.Sprintf("use a whole number from 0 to %d", limit)
+	var n int64
+	switch v := raw.(type) {
+	case int:
+		n = int64(v)
+	case int64:
+		n = v
+	case uint64:
+		if v > uint64(limit) {
+			return 0, invalid(key, raw, hint)
+		}
+		n = int64(v)
+	case string:
+		parsed, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return 0, invalid(key, raw, hint)
+		}
+		n = parsed
+	default:
+		return 0, invalid(key, raw, hint)
+	}
+	if n < 0 || n > limit {
+		return 0, invalid(key, raw, hint)
+	}
+	return n, nil
+}
+
+func decodeSize(key string, raw any) (ByteSize, error) {
+	switch v := raw.(type) {
+	case int:
+		if v < 0 {
+			return 0, invalid(key, raw, "use a size of at least 0 bytes")
+		}
+		return ByteSize(v), nil
+	case int64:
+		if v < 0 {
+			return 0, invalid(key, raw, "use a size of at least 0 bytes")
+		}
+		return ByteSize(v), nil
+	case string:
+		size, err := ParseByteSize(v)
+		if err != nil {
+			return 0, invalid(key, raw, "use a whole number of bytes, "+
+				"optionally with a unit B, KB, MB, GB, KiB, MiB or GiB")
+		}
+		return size, nil
+	default:
+		return 0, invalid(key, raw, "use a whole number of bytes or a size such as 1MiB")
+	}
+}
+
+// invalid builds the error for a value outside the accepted set:
+// "config: <key>: invalid value <value>: <hint>".
+func invalid(key string, value any, hint string) error {
+	return fmt.Errorf("config: %s: invalid value %s: %s", key, formatValue(value), hint)
+}
+
+// missing builds the error for a required key without a value.
+func missing(key, hint string) error {
+	return fmt.Errorf("config: %s: missing value: %s", key, hint)
+}
+
+func formatValue(value any) string {
+	switch v := value.(type) {
+	case string:
+		return strconv.Quote(v)
+	case time.Duration:
+		return v.String()
+	default:
+		return fmt.Sprint(v)
+	}
+}

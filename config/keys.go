@@ -1,0 +1,144 @@
+package config
+
+import (
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// EnvPrefix starts the name of every environment variable this package reads.
+const EnvPrefix = "BUNDLEX_"
+
+// trustDomainsKey is the map of static relationships. It is read outside viper
+// because its keys are trust domain names, which contain the dots viper splits on.
+const trustDomainsKey = "federation.trust_domains"
+
+// setting is one scalar key. field returns a pointer into a Config: *string,
+// *int, *uint64, *time.Duration or *ByteSize, which selects the decoder.
+type setting struct {
+	key   string
+	usage string
+	field func(c *Config) any
+}
+
+// settings lists every scalar key in the order of docs/configuration.md.
+var settings = []setting{
+	{"trust_domain", "local trust domain name, such as example.org",
+		func(c *Config) any { return &c.TrustDomain }},
+	{"node_name", "name of this node in the cluster (default: host name)",
+		func(c *Config) any { return &c.NodeName }},
+	{"data_dir", "directory for the Raft log, snapshots and keys",
+		func(c *Config) any { return &c.DataDir }},
+	{"log_level", "debug, info, warn or error",
+		func(c *Config) any { return &c.LogLevel }},
+	{"log_format", "text or json",
+		func(c *Config) any { return &c.LogFormat }},
+	{"admin.socket_path", "Unix socket of the admin API (default: <data_dir>/admin.sock)",
+		func(c *Config) any { return &c.Admin.SocketPath }},
+	{"bundle_endpoint.address", "host:port the bundle endpoint listens on",
+		func(c *Config) any { return &c.BundleEndpoint.Address }},
+	{"bundle_endpoint.path", "URL path that serves the bundle",
+		func(c *Config) any { return &c.BundleEndpoint.Path }},
+	{"bundle_endpoint.profile", "https_spiffe or https_web",
+		func(c *Config) any { return &c.BundleEndpoint.Profile }},
+	{"bundle_endpoint.spiffe_id", "endpoint SPIFFE ID (default: spiffe://<trust_domain>/bundlex)",
+		func(c *Config) any { return &c.BundleEndpoint.SPIFFEID }},
+	{"bundle_endpoint.refresh_hint", "spiffe_refresh_hint published in the bundle, whole seconds",
+		func(c *Config) any { return &c.BundleEndpoint.RefreshHint }},
+	{"bundle_endpoint.cert_file", "PEM certificate chain for https_web",
+		func(c *Config) any { return &c.BundleEndpoint.CertFile }},
+	{"bundle_endpoint.key_file", "PEM private key for https_web",
+		func(c *Config) any { return &c.BundleEndpoint.KeyFile }},
+	{"authority.type", "builtin or file",
+		func(c *Config) any { return &c.Authority.Type }},
+	{"authority.ca_ttl", "lifetime of a built-in CA certificate",
+		func(c *Config) any { return &c.Authority.CATTL }},
+	{"authority.jwt_key_ttl", "lifetime of a built-in JWT signing key",
+		func(c *Config) any { return &c.Authority.JWTKeyTTL }},
+	{"authority.x509_svid_max_ttl", "maximum lifetime of an X509-SVID the CA signs",
+		func(c *Config) any { return &c.Authority.X509SVIDMaxTTL }},
+	{"authority.jwt_svid_max_ttl", "maximum lifetime of a JWT-SVID the keys sign",
+		func(c *Config) any { return &c.Authority.JWTSVIDMaxTTL }},
+	{"authority.publish_lead", "time a new key is published before use (0: 4 refresh hints)",
+		func(c *Config) any { return &c.Authority.PublishLead }},
+	{"authority.bundle_path", "bundle file published by the file authority",
+		func(c *Config) any { return &c.Authority.BundlePath }},
+	{"authority.bundle_format", "format of authority.bundle_path: spiffe or pem",
+		func(c *Config) any { return &c.Authority.BundleFormat }},
+	{"authority.endpoint_cert_file", "X509-SVID of the endpoint for https_spiffe in file mode",
+		func(c *Config) any { return &c.Authority.EndpointCertFile }},
+	{"authority.endpoint_key_file", "private key of authority.endpoint_cert_file",
+		func(c *Config) any { return &c.Authority.EndpointKeyFile }},
+	{"federation.min_refresh", "shortest interval between fetches of one peer",
+		func(c *Config) any { return &c.Federation.MinRefresh }},
+	{"federation.max_refresh", "longest interval between fetches of one peer",
+		func(c *Config) any { return &c.Federation.MaxRefresh }},
+	{"federation.default_refresh", "fetch interval for a bundle without a refresh hint",
+		func(c *Config) any { return &c.Federation.DefaultRefresh }},
+	{"federation.fetch_timeout", "time limit of one fetch, redirects included",
+		func(c *Config) any { return &c.Federation.FetchTimeout }},
+	{"federation.max_bundle_size", "largest bundle document accepted, such as 1MiB",
+		func(c *Config) any { return &c.Federation.MaxBundleSize }},
+	{"federation.max_redirects", "redirects followed in one fetch (0: none)",
+		func(c *Config) any { return &c.Federation.MaxRedirects }},
+	{"federation.retry_backoff_max", "longest wait before retrying a failed fetch",
+		func(c *Config) any { return &c.Federation.RetryBackoffMax }},
+	{"health.address", "host:port for /healthz, /readyz and /metrics (empty: disabled)",
+		func(c *Config) any { return &c.Health.Address }},
+	{"raft.bind_address", "host:port the Raft transport listens on",
+		func(c *Config) any { return &c.Raft.BindAddress }},
+	{"raft.advertise_address", "host:port other nodes dial (default: raft.bind_address)",
+		func(c *Config) any { return &c.Raft.AdvertiseAddress }},
+	{"raft.snapshot_retain", "Raft snapshots kept on disk",
+		func(c *Config) any { return &c.Raft.SnapshotRetain }},
+	{"raft.snapshot_threshold", "log entries between Raft snapshots",
+		func(c *Config) any { return &c.Raft.SnapshotThreshold }},
+	{"raft.apply_timeout", "time limit of one Raft apply",
+		func(c *Config) any { return &c.Raft.ApplyTimeout }},
+}
+
+// Keys returns every configuration key in dotted form, the static relationship
+// map federation.trust_domains last.
+func Keys() []string {
+	keys := make([]string, 0, len(settings)+1)
+	for _, s := range settings {
+		keys = append(keys, s.key)
+	}
+	return append(keys, trustDomainsKey)
+}
+
+// EnvName returns the environment variable for a dotted key, such as
+// BUNDLEX_BUNDLE_ENDPOINT_ADDRESS for bundle_endpoint.address.
+func EnvName(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// FlagName returns the command-line flag for a dotted key, such as
+// bundle-endpoint-address for bundle_endpoint.address.
+func FlagName(key string) string {
+	return strings.NewReplacer(".", "-", "_", "-").Replace(key)
+}
+
+// AddFlags defines one flag per key on fs, named by FlagName, so that Load can
+// bind the ones the user sets. Defaults shown in the help are those of Default.
+func AddFlags(fs *pflag.FlagSet) {
+	defaults := Default()
+	for _, s := range settings {
+		name := FlagName(s.key)
+		switch ptr := s.field(defaults).(type) {
+		case *string:
+			fs.String(name, *ptr, s.usage)
+		case *int:
+			fs.Int(name, *ptr, s.usage)
+		case *uint64:
+			fs.Uint64(name, *ptr, s.usage)
+		case *time.Duration:
+			fs.Duration(name, *ptr, s.usage)
+		case *ByteSize:
+			fs.String(name, ptr.String(), s.usage)
+		}
+	}
+	fs.String(FlagName(trustDomainsKey), "",
+		"static relationships as one JSON object keyed by trust domain name")
+}
