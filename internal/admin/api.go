@@ -16,6 +16,8 @@
 //	DELETE /v1/relationships/{td}              delete, with its bundle
 //	POST   /v1/relationships/{td}/refresh      fetch now
 //	POST   /v1/authority/rotate                prepare new signing keys now
+//	POST   /v1/svid/x509                       mint an X509-SVID (MintX509SVIDRequest)
+//	POST   /v1/svid/jwt                        mint a JWT-SVID (MintJWTSVIDRequest)
 //
 // Errors are ErrorResponse bodies with a stable code and a sentence.
 package admin
@@ -155,4 +157,32 @@ func StatusForCode(code string) int {
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
+}
+
+// MintX509SVIDRequest asks the built-in authority for an X509-SVID.
+type MintX509SVIDRequest struct {
+	SPIFFEID   string `json:"spiffe_id"`
+	TTLSeconds int64  `json:"ttl_seconds,omitempty"`
+}
+
+// X509SVID is a minted X509-SVID with its private key, all PEM.
+type X509SVID struct {
+	SPIFFEID  string    `json:"spiffe_id"`
+	CertsPEM  string    `json:"certs_pem"`
+	KeyPEM    string    `json:"key_pem"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// MintJWTSVIDRequest asks the built-in authority for a JWT-SVID.
+type MintJWTSVIDRequest struct {
+	SPIFFEID   string   `json:"spiffe_id"`
+	Audience   []string `json:"audience"`
+	TTLSeconds int64    `json:"ttl_seconds,omitempty"`
+}
+
+// JWTSVID is a minted JWT-SVID.
+type JWTSVID struct {
+	SPIFFEID  string    `json:"spiffe_id"`
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
 }

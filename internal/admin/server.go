@@ -35,6 +35,8 @@ type Backend interface {
 	DeleteRelationship(ctx context.Context, td string) error
 	RefreshRelationship(ctx context.Context, td string) (Relationship, error)
 	RotateAuthority(ctx context.Context) (Bundle, error)
+	MintX509SVID(ctx context.Context, req MintX509SVIDRequest) (X509SVID, error)
+	MintJWTSVID(ctx context.Context, req MintJWTSVIDRequest) (JWTSVID, error)
 }
 
 // Server serves the admin API on a Unix socket.
@@ -133,6 +135,20 @@ func (s *Server) routes() http.Handler {
 	s.relationshipRoutes(mux)
 	mux.HandleFunc("POST /v1/authority/rotate", s.handle(func(r *http.Request) (any, error) {
 		return b.RotateAuthority(r.Context())
+	}))
+	mux.HandleFunc("POST /v1/svid/x509", s.handle(func(r *http.Request) (any, error) {
+		var req MintX509SVIDRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return b.MintX509SVID(r.Context(), req)
+	}))
+	mux.HandleFunc("POST /v1/svid/jwt", s.handle(func(r *http.Request) (any, error) {
+		var req MintJWTSVIDRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return b.MintJWTSVID(r.Context(), req)
 	}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, ErrorResponse{Code: CodeNotFound,
