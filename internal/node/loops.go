@@ -1,0 +1,181 @@
+package node
+
+import (
+	"context"
+	"time"
+)
+
+// retryDelay is the pause before a failed background step runs again.
+const retryDelay = 2 * time.Second
+
+// watchStore keeps the bundle endpoint and the metrics in step with the store:
+// the handler encodes each local bundle version once, when it is applied.
+func (n *Node) watchStore(ctx context.Context) {
+	changes, cancel := n.store.Subscribe()
+	defer cancel()
+	var served uint64
+	for {
+		if rec, ok := n.store.LocalBundle(); ok && rec.Sequence != served {
+			n.handler.SetBundle(rec.Document)
+			served = rec.Sequence
+			n.log.Info("serving local bundle", "trust_domain", n.td.Name(), "sequence", served)
+		}
+		n.updateStoreMetrics()
+		select {
+		case <-ctx.Done():
+			return
+		case <-changes:
+		}
+	}
+}
+
+// runLeadership starts the leader's duties when this node becomes leader and
+// stops them when it loses leadership: syncing static relationships, publishing
+// the local bundle and polling peers (SPIFFE Federation: only one writer fetches).
+func (n *Node) runLeadership(ctx context.Context) {
+	ticker := time.NewTicker(leadershipPoll)
+	defer ticker.Stop()
+	leadership, cancel := n.store.SubscribeLeadership()
+	defer cancel()
+	var stopLeading context.CancelFunc
+	defer func() {
+		if stopLeading != nil {
+			stopLeading()
+		}
+	}()
+	for {
+		leader := n.store.IsLeader()
+		switch {
+		case leader && stopLeading == nil:
+			stopLeading = n.startLeading(ctx)
+		case !leader && stopLeading != nil:
+			n.log.Info("lost Raft leadership; stopping leader duties")
+			stopLeading()
+			stopLeading = nil
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-leadership:
+		case <-ticker.C:
+		}
+	}
+}
+
+// startLeading starts the leader's duties and returns the function that stops them.
+func (n *Node) startLeading(ctx context.Context) context.CancelFunc {
+	leaderCtx, cancel := context.WithCancel(ctx)
+	n.log.Info("became Raft leader; starting leader duties")
+	n.goRun(func() { n.lead(leaderCtx) })
+	return cancel
+}
+
+// lead runs the leader's duties until ctx ends.
+func (n *Node) lead(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := n.syncStaticRelationships(ctx)
+		if err == nil {
+			err = n.publishCurrent(ctx)
+		}
+		if err == nil {
+			break
+		}
+		n.log.Error("leader setup failed; retrying", "error", err, "retry_in", retryDelay)
+		if !sleep(ctx, retryDelay) {
+			return
+		}
+	}
+	n.poller.Run(ctx)
+}
+
+// publishCurrent publishes the authority's current keys.
+func (n *Node) publishCurrent(ctx context.Context) error {
+	if n.builtin != nil {
+		return n.publishLocal(ctx, n.builtinKeys())
+	}
+	data, err := n.file.Read()
+	if err != nil {
+		return err
+	}
+	keys, err := n.fileKeys(data)
+	if err != nil {
+		return err
+	}
+	return n.publishLocal(ctx, keys)
+}
+
+// runAuthority advances the built-in authority's rotation schedule, or follows
+// the file authority's file, and publishes every change while leader.
+func (n *Node) runAuthority(ctx context.Context) {
+	if n.file != nil {
+		n.followFile(ctx)
+		return
+	}
+	for {
+		changed, err := n.builtin.Tick()
+		if err != nil {
+			n.log.Error("authority rotation step failed", "error", err, "retry_in", retryDelay)
+		}
+		if changed && n.store.IsLeader() {
+			if err := n.publishLocal(ctx, n.builtinKeys()); err != nil {
+				n.log.Error("publish local bundle failed", "error", err)
+			}
+		}
+		wait := time.Until(n.builtin.NextEvent())
+		if err != nil || wait > time.Hour {
+			wait = min(wait, time.Hour)
+		}
+		if err != nil {
+			wait = retryDelay
+		}
+		timer := time.NewTimer(max(wait, 0))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case reply := <-n.rotateCh:
+			timer.Stop()
+			reply <- n.rotate(ctx)
+		case <-timer.C:
+		}
+	}
+}
+
+// rotate prepares new keys now and publishes them.
+func (n *Node) rotate(ctx context.Context) error {
+	if err := n.builtin.Rotate(); err != nil {
+		return err
+	}
+	n.log.Info("authority rotation forced by operator")
+	return n.publishLocal(ctx, n.builtinKeys())
+}
+
+// followFile publishes the file authority's bundle each time the file changes.
+// A file that cannot be parsed keeps the published bundle.
+func (n *Node) followFile(ctx context.Context) {
+	for data := range n.file.Changed(ctx) {
+		if !n.store.IsLeader() {
+			continue
+		}
+		keys, err := n.fileKeys(data)
+		if err != nil {
+			n.log.Error("authority bundle file rejected", "error", err)
+			continue
+		}
+		if err := n.publishLocal(ctx, keys); err != nil {
+			n.log.Error("publish local bundle failed", "error", err)
+		}
+	}
+}
+
+// sleep waits for d or until ctx ends, and reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}

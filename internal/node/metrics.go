@@ -1,0 +1,47 @@
+package node
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+)
+
+// observeFetch records one fetch attempt.
+func (n *Node) observeFetch(td spiffeid.TrustDomain, result string, skipped int, d time.Duration) {
+	n.metrics.ObserveFetch(td.Name(), result, d)
+	if skipped > 0 {
+		n.metrics.AddSkippedKeys(td.Name(), skipped)
+	}
+}
+
+// updateStoreMetrics sets the gauges that follow the replicated state.
+func (n *Node) updateStoreMetrics() {
+	if rec, ok := n.store.LocalBundle(); ok {
+		n.metrics.SetBundleSequence(rec.TrustDomain, rec.Sequence)
+	}
+	for _, rec := range n.store.FederatedBundles() {
+		n.metrics.SetBundleSequence(rec.TrustDomain, rec.Sequence)
+	}
+	n.metrics.SetRaftState(n.store.State())
+	n.metrics.SetRaftAppliedIndex(n.store.AppliedIndex())
+}
+
+// countRequests counts bundle endpoint answers by status code.
+func (n *Node) countRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		n.metrics.CountEndpointRequest(rec.status)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
