@@ -161,6 +161,11 @@ func (n *Node) openAuthority() error {
 		if err != nil {
 			return err
 		}
+		// Opening never advances the schedule: bring it to now before the endpoint
+		// mints its first X509-SVID.
+		if _, err := b.Tick(); err != nil {
+			return err
+		}
 		n.builtin = b
 	case config.AuthorityFile:
 		file, err := authority.NewFileBundle(a.BundlePath, filePollInterval,
