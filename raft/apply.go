@@ -31,7 +31,12 @@ func (s *Store) Apply(ctx context.Context, cmd Command) error {
 	if err != nil {
 		return err
 	}
-	if s.raft.State() != hraft.Leader {
+	switch s.raft.State() {
+	case hraft.Leader:
+	case hraft.Shutdown:
+		return fmt.Errorf("raft: node %s cannot apply %s for %s: %w; open the store again",
+			s.cfg.NodeID, prepared.kind(), prepared.trustDomain(), hraft.ErrRaftShutdown)
+	default:
 		return s.notLeaderError(prepared, nil)
 	}
 

@@ -4,21 +4,22 @@ import "fmt"
 
 // Command is one change to the replicated state, applied through [Store.Apply] as
 // one log entry. The set is closed: only the command types of this package
-// implement it.
+// implement it. Every time in a record comes from the command, never from the
+// clock of the node that applies it, so all nodes store the same values.
 type Command interface {
 	// kind returns the type tag written into the log entry.
 	kind() commandKind
 	// trustDomain returns the trust domain the command changes, for messages.
 	trustDomain() string
 	// prepare validates the command and returns it with defaults filled in. It runs
-	// before the entry enters the log, so the state machine never sees its errors.
+	// before the entry enters the log, so an invalid command never reaches the log.
 	prepare() (Command, error)
 }
 
 // PutLocalBundle stores the local trust domain's bundle with a compare-and-set: it
 // is rejected with [ErrConflict] unless the stored local bundle's sequence equals
-// PrevSequence, or PrevSequence is 0 and no local bundle is stored. Two writers can
-// so never publish the same sequence for different content.
+// PrevSequence, or PrevSequence is 0 and no local bundle is stored. So two writers
+// can never publish the same sequence for different content.
 type PutLocalBundle struct {
 	Record       BundleRecord `json:"record"`
 	PrevSequence uint64       `json:"prev_sequence"`
@@ -26,7 +27,7 @@ type PutLocalBundle struct {
 
 // CreateRelationship adds a relationship, rejected with [ErrExists] when one exists
 // for the trust domain. A non-nil Bootstrap bundle is stored with source bootstrap
-// in the same entry.
+// in the same entry, in place of any operator bundle stored for the trust domain.
 type CreateRelationship struct {
 	Relationship Relationship  `json:"relationship"`
 	Bootstrap    *BundleRecord `json:"bootstrap,omitempty"`
@@ -52,7 +53,7 @@ type DeleteRelationship struct {
 // LastFetchedSequence is rejected with [ErrSequenceRollback] and nothing changes
 // (SPIFFE Federation 4.2). A fetched record raises LastFetchedSequence. Override is
 // the operator's local override: it is stored whatever its sequence and leaves
-// LastFetchedSequence alone, so the override stands until the next refresh.
+// LastFetchedSequence alone, so the override stays in effect until the next refresh.
 //
 // A fetched record or a non-nil Status requires a relationship and is otherwise
 // rejected with [ErrNotFound], so a fetch that finishes after the relationship was

@@ -10,7 +10,8 @@ import (
 
 // Defaults for the zero values of Config.
 const (
-	// DefaultApplyTimeout bounds one Apply from submission to the FSM's answer.
+	// DefaultApplyTimeout bounds one Apply, from submission until the state machine
+	// returns its result.
 	DefaultApplyTimeout = 10 * time.Second
 	// DefaultSnapshotRetain is how many snapshot files are kept.
 	DefaultSnapshotRetain = 2
@@ -22,17 +23,17 @@ const (
 	// DefaultTransportMaxPool is how many idle connections the TCP transport keeps
 	// per peer.
 	DefaultTransportMaxPool = 3
-	// DefaultTransportTimeout bounds one write of the TCP transport; snapshot
-	// installs get a longer, size-scaled deadline from hashicorp/raft.
+	// DefaultTransportTimeout bounds one write of the TCP transport. Snapshot
+	// installs get a longer deadline, scaled by size, from hashicorp/raft.
 	DefaultTransportTimeout = 10 * time.Second
 )
 
 // Config configures one node's store. Zero durations and counts take the defaults
 // named on each field.
 type Config struct {
-	// NodeID is this node's Raft server ID; it must stay the same across restarts.
+	// NodeID is this node's Raft server ID. It must stay the same across restarts.
 	NodeID string
-	// DataDir is the node's data directory; the store uses DataDir/raft.
+	// DataDir is the node's data directory. The store keeps its files in DataDir/raft.
 	DataDir string
 	// BindAddr is the host:port the TCP transport listens on. Only used when
 	// Transport is nil.
@@ -50,34 +51,34 @@ type Config struct {
 	// Logger receives the store's and hashicorp/raft's logs. Nil discards them.
 	Logger hclog.Logger
 
-	// ApplyTimeout bounds one Apply; default DefaultApplyTimeout.
+	// ApplyTimeout bounds one Apply. Default: DefaultApplyTimeout.
 	ApplyTimeout time.Duration
-	// SnapshotRetain is how many snapshot files are kept; default
+	// SnapshotRetain is how many snapshot files are kept. Default:
 	// DefaultSnapshotRetain.
 	SnapshotRetain int
 	// SnapshotThreshold is how many log entries since the last snapshot start a new
-	// one; default 8192, from hashicorp/raft v1.7.2.
+	// one. Default: 8192, from hashicorp/raft v1.7.2.
 	SnapshotThreshold uint64
-	// SnapshotInterval is how often Raft checks SnapshotThreshold; default 120s,
+	// SnapshotInterval is how often Raft checks SnapshotThreshold. Default: 120s,
 	// from hashicorp/raft v1.7.2.
 	SnapshotInterval time.Duration
-	// TrailingLogs is how many log entries stay after a snapshot, so that a follower
-	// slightly behind gets entries and not the whole snapshot; default 10240, from
-	// hashicorp/raft v1.7.2.
+	// TrailingLogs is how many log entries stay after a snapshot. A follower that
+	// is fewer entries behind gets entries instead of the whole snapshot.
+	// Default: 10240, from hashicorp/raft v1.7.2.
 	TrailingLogs uint64
 	// HeartbeatTimeout, ElectionTimeout and LeaderLeaseTimeout tune failure
-	// detection; defaults 1s, 1s and 500ms, from hashicorp/raft v1.7.2.
+	// detection. Defaults: 1s, 1s and 500ms, from hashicorp/raft v1.7.2.
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
 	LeaderLeaseTimeout time.Duration
 
 	// BoltOpenTimeout bounds the wait for the file lock on raft.db, which another
-	// process using the same data directory holds; default DefaultBoltOpenTimeout.
+	// process using the same data directory holds. Default: DefaultBoltOpenTimeout.
 	BoltOpenTimeout time.Duration
-	// LogCacheSize is how many recent log entries are cached in memory; default
+	// LogCacheSize is how many recent log entries are cached in memory. Default:
 	// DefaultLogCacheSize.
 	LogCacheSize int
-	// TransportMaxPool and TransportTimeout configure the TCP transport; defaults
+	// TransportMaxPool and TransportTimeout configure the TCP transport. Defaults:
 	// DefaultTransportMaxPool and DefaultTransportTimeout.
 	TransportMaxPool int
 	TransportTimeout time.Duration

@@ -45,8 +45,8 @@ func newFSM(logger hclog.Logger) *fsm {
 	return &fsm{logger: logger, changes: newBroadcaster[struct{}](), state: newState()}
 }
 
-// Apply applies one command entry and returns nil or the error that rejected it;
-// hashicorp/raft hands that value to the caller of Raft.Apply on the leader.
+// Apply applies one command entry and returns nil or the error that rejected it.
+// hashicorp/raft passes the returned value to the caller of Raft.Apply on the leader.
 func (f *fsm) Apply(entry *hraft.Log) any {
 	cmd, err := decodeCommand(entry.Data)
 	f.mu.Lock()
@@ -57,9 +57,9 @@ func (f *fsm) Apply(entry *hraft.Log) any {
 	f.mu.Unlock()
 
 	if err != nil && cmd == nil {
-		// NOTE: every node skips an entry it cannot decode, so the state stays the
-		// same across nodes of one version; in a cluster of mixed versions the nodes
-		// that can decode the entry diverge from those that cannot.
+		// NOTE: every node skips an entry it cannot decode, so nodes of one version
+		// stay identical. In a cluster of mixed versions, the nodes that can decode
+		// the entry diverge from those that cannot.
 		f.logger.Error("skipped a log entry that this node cannot decode",
 			"index", entry.Index, "error", err)
 	}

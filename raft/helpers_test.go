@@ -1,9 +1,11 @@
 package raft
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,24 +17,49 @@ import (
 // fsyncs slow down on a loaded machine; a passing run returns well before it.
 const waitLimit = 30 * time.Second
 
-// testLogger prints Raft errors to stderr; BUNDLEX_TEST_LOG=debug shows everything.
-func testLogger(name string) hclog.Logger {
-	level := hclog.Error
+// testLogger collects the node's logs and prints them only when the test fails.
+// BUNDLEX_TEST_LOG=debug raises the level from info to debug.
+func testLogger(t *testing.T, name string) hclog.Logger {
+	level := hclog.Info
 	if os.Getenv("BUNDLEX_TEST_LOG") == "debug" {
 		level = hclog.Debug
 	}
-	return hclog.New(&hclog.LoggerOptions{Name: name, Level: level, Output: os.Stderr})
+	output := &syncBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs of node %s:\n%s", name, output.String())
+		}
+	})
+	return hclog.New(&hclog.LoggerOptions{Name: name, Level: level, Output: output})
+}
+
+// syncBuffer is a bytes.Buffer that Raft's goroutines can write concurrently.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // singleNodeConfig returns a configuration for a node that leads alone. The short
 // timeouts are safe because a single voter never loses contact with a quorum.
-func singleNodeConfig(nodeID, dataDir string) Config {
+func singleNodeConfig(t *testing.T, nodeID, dataDir string) Config {
 	return Config{
 		NodeID:             nodeID,
 		DataDir:            dataDir,
 		BindAddr:           "127.0.0.1:0",
 		Bootstrap:          true,
-		Logger:             testLogger(nodeID),
+		Logger:             testLogger(t, nodeID),
 		HeartbeatTimeout:   100 * time.Millisecond,
 		ElectionTimeout:    100 * time.Millisecond,
 		LeaderLeaseTimeout: 50 * time.Millisecond,

@@ -53,8 +53,8 @@ func (s *Store) IsLeader() bool { return s.raft.State() == hraft.Leader }
 // State returns this node's Raft state.
 func (s *Store) State() hraft.RaftState { return s.raft.State() }
 
-// Leader returns the ID and address of the leader this node knows, both empty when
-// it knows none.
+// Leader returns the ID and address of the leader that this node last heard from,
+// both empty when no leader is known.
 func (s *Store) Leader() (hraft.ServerID, hraft.ServerAddress) {
 	addr, id := s.raft.LeaderWithID()
 	return id, addr
@@ -69,10 +69,14 @@ func (s *Store) AppliedIndex() uint64 { return s.fsm.appliedIndex() }
 // is meaningful on followers only.
 func (s *Store) LastContact() time.Time { return s.raft.LastContact() }
 
+// Addr returns the address peers use to reach this node's transport, the address
+// to pass to AddVoter.
+func (s *Store) Addr() hraft.ServerAddress { return s.transport.LocalAddr() }
+
 // Raft returns the underlying Raft node, for membership changes and statistics.
 func (s *Store) Raft() *hraft.Raft { return s.raft }
 
-// WaitForLeader blocks until this node knows a leader, which may be itself.
+// WaitForLeader blocks until this node has heard from a leader or is the leader.
 func (s *Store) WaitForLeader(ctx context.Context) error {
 	changes, cancel := s.leaders.subscribe(nil)
 	defer cancel()
@@ -87,7 +91,7 @@ func (s *Store) WaitForLeader(ctx context.Context) error {
 					s.cfg.NodeID)
 			}
 		case <-ctx.Done():
-			return fmt.Errorf("raft: node %s knows no leader: %w; check that a majority "+
+			return fmt.Errorf("raft: no leader is known to node %s: %w; check that a majority "+
 				"of the voters is running and reachable", s.cfg.NodeID, contextError(ctx))
 		}
 	}

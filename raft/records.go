@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Source is where a stored bundle came from.
+// Source is the origin of a stored bundle.
 type Source string
 
 // Sources of a stored bundle.

@@ -19,7 +19,7 @@ func requireRejected(t *testing.T, s *Store, cmd Command, sentinel error, want s
 }
 
 func TestLocalBundleCompareAndSet(t *testing.T) {
-	s := openLeader(t, singleNodeConfig("n1", t.TempDir()))
+	s := openLeader(t, singleNodeConfig(t, "n1", t.TempDir()))
 
 	t.Run("stale previous sequence without bundle", func(t *testing.T) {
 		requireRejected(t, s, PutLocalBundle{Record: localRecord(5), PrevSequence: 4},
@@ -49,7 +49,7 @@ func TestLocalBundleCompareAndSet(t *testing.T) {
 }
 
 func TestRelationshipLifecycle(t *testing.T) {
-	s := openLeader(t, singleNodeConfig("n1", t.TempDir()))
+	s := openLeader(t, singleNodeConfig(t, "n1", t.TempDir()))
 	bootstrap := federatedRecord("org-b.test", 4, SourceOperator)
 
 	t.Run("create with bootstrap bundle", func(t *testing.T) {
@@ -99,7 +99,7 @@ func TestRelationshipLifecycle(t *testing.T) {
 }
 
 func TestDeleteRelationshipRemovesPeer(t *testing.T) {
-	s := openLeader(t, singleNodeConfig("n1", t.TempDir()))
+	s := openLeader(t, singleNodeConfig(t, "n1", t.TempDir()))
 	populate(t, s)
 	_, ok := s.PeerStatus("org-a.test")
 	require.True(t, ok)
@@ -124,7 +124,7 @@ func TestDeleteRelationshipRemovesPeer(t *testing.T) {
 }
 
 func TestSequenceRollbackProtection(t *testing.T) {
-	s := openLeader(t, singleNodeConfig("n1", t.TempDir()))
+	s := openLeader(t, singleNodeConfig(t, "n1", t.TempDir()))
 	mustApply(t, s, CreateRelationship{Relationship: relationship("org-b.test")})
 
 	fetch := func(sequence uint64) PutFederatedBundle {
@@ -185,7 +185,7 @@ func TestSequenceRollbackProtection(t *testing.T) {
 }
 
 func TestOperatorOverrideStandsUntilRefresh(t *testing.T) {
-	s := openLeader(t, singleNodeConfig("n1", t.TempDir()))
+	s := openLeader(t, singleNodeConfig(t, "n1", t.TempDir()))
 	mustApply(t, s, CreateRelationship{Relationship: relationship("org-b.test")})
 	mustApply(t, s, PutFederatedBundle{Record: federatedRecord("org-b.test", 7, SourceFetched)})
 
@@ -207,7 +207,7 @@ func TestOperatorOverrideStandsUntilRefresh(t *testing.T) {
 }
 
 func TestFederatedBundleWithoutRelationship(t *testing.T) {
-	s := openLeader(t, singleNodeConfig("n1", t.TempDir()))
+	s := openLeader(t, singleNodeConfig(t, "n1", t.TempDir()))
 	override := federatedRecord("org-z.test", 3, SourceOperator)
 
 	t.Run("operator override stored", func(t *testing.T) {
@@ -240,7 +240,7 @@ func TestFederatedBundleWithoutRelationship(t *testing.T) {
 }
 
 func TestPeerStatusWrites(t *testing.T) {
-	s := openLeader(t, singleNodeConfig("n1", t.TempDir()))
+	s := openLeader(t, singleNodeConfig(t, "n1", t.TempDir()))
 	mustApply(t, s, CreateRelationship{Relationship: relationship("org-b.test")})
 
 	t.Run("status stored with bundle", func(t *testing.T) {
@@ -274,7 +274,7 @@ func TestPeerStatusWrites(t *testing.T) {
 }
 
 func TestReadsReturnCopies(t *testing.T) {
-	s := openLeader(t, singleNodeConfig("n1", t.TempDir()))
+	s := openLeader(t, singleNodeConfig(t, "n1", t.TempDir()))
 	populate(t, s)
 	before := viewOf(s)
 
@@ -292,7 +292,7 @@ func TestReadsReturnCopies(t *testing.T) {
 }
 
 func TestInvalidCommandNotLogged(t *testing.T) {
-	s := openLeader(t, singleNodeConfig("n1", t.TempDir()))
+	s := openLeader(t, singleNodeConfig(t, "n1", t.TempDir()))
 	mustApply(t, s, PutLocalBundle{Record: localRecord(1)})
 	index := s.Raft().LastIndex()
 

@@ -23,7 +23,9 @@ type Store struct {
 	raft   *hraft.Raft
 	fsm    *fsm
 	bolt   *raftboltdb.BoltStore
-	// logs is the log store as Raft sees it, the cache in front of bolt.
+	// transport is the configured or the created transport.
+	transport hraft.Transport
+	// logs is the log store that Raft uses, a cache in front of bolt.
 	logs hraft.LogStore
 
 	leadership *broadcaster[bool]
@@ -36,8 +38,8 @@ type Store struct {
 }
 
 // Open opens the store under cfg.DataDir/raft and starts Raft. A node that has no
-// Raft state and has cfg.Bootstrap set forms a single-voter cluster; any other node
-// waits to be contacted by a leader.
+// Raft state and has cfg.Bootstrap set forms a single-voter cluster. Any other node
+// waits until a leader contacts it.
 func Open(cfg Config) (*Store, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -95,9 +97,13 @@ func (s *Store) start(dir string) (err error) {
 		return fmt.Errorf("raft: open the snapshot store under %s: %w", dir, err)
 	}
 	if transport == nil {
-		if transport, err = newTCPTransport(cfg); err != nil {
+		// Assign only a working transport: a nil *NetworkTransport in the interface
+		// would look set to the cleanup above.
+		tcp, err := newTCPTransport(cfg)
+		if err != nil {
 			return err
 		}
+		transport = tcp
 	}
 	notify := make(chan bool, 1)
 	conf, err := cfg.raftConfig(notify)
@@ -107,6 +113,7 @@ func (s *Store) start(dir string) (err error) {
 	if err := s.bootstrap(conf, snaps, transport); err != nil {
 		return err
 	}
+	s.transport = transport
 	s.raft, err = hraft.NewRaft(conf, s.fsm, s.logs, s.bolt, snaps, transport)
 	if err != nil {
 		return fmt.Errorf("raft: start Raft on node %s: %w", cfg.NodeID, err)
@@ -117,8 +124,8 @@ func (s *Store) start(dir string) (err error) {
 	return nil
 }
 
-// bootstrap forms a single-voter cluster when the configuration asks for it and the
-// node has no Raft state yet.
+// bootstrap forms a single-voter cluster when cfg.Bootstrap is set and the node has
+// no Raft state yet.
 func (s *Store) bootstrap(conf *hraft.Config, snaps hraft.SnapshotStore,
 	transport hraft.Transport) error {
 	existing, err := hraft.HasExistingState(s.logs, s.bolt, snaps)
