@@ -116,7 +116,14 @@ func fetch(parent context.Context, peer Peer, opts FetchOptions) ([]byte, error)
 		return nil, withKinds(fmt.Errorf("server %sanswered %s; expected 200 OK",
 			redirectNote(endpoint, resp.Request.URL), resp.Status), ErrHTTPStatus)
 	}
-	return readBody(parent, ctx, opts, resp)
+	body, err := readBody(parent, ctx, opts, resp)
+	if err == nil && ctx.Err() != nil {
+		// net/http may still deliver a response that arrived while the request was
+		// being canceled, such as the one a server sends when its handler gives up
+		// on the closed connection. It came too late to count.
+		return nil, classifyError(parent, ctx, opts, ctx.Err())
+	}
+	return body, err
 }
 
 // newFetchClient returns a client for one fetch. It only speaks HTTPS through

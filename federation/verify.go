@@ -105,10 +105,10 @@ func (v *serverVerifier) verifySVID(certs []*x509.Certificate) error {
 	leaf := certs[0]
 	want := v.peer.EndpointID
 	if spiffeURIOf(leaf) == "" {
-		return withKinds(fmt.Errorf("server certificate (subject %q, DNS names %v) has no "+
+		return withKinds(fmt.Errorf("server certificate (subject %q, names %v) has no "+
 			"SPIFFE ID, so the server seems to speak %s, but the relationship is configured "+
 			"for %s with endpoint SPIFFE ID %s: change the relationship's profile to %s if "+
-			"this is the intended endpoint", leaf.Subject.String(), leaf.DNSNames,
+			"this is the intended endpoint", leaf.Subject.String(), hostNamesOf(leaf),
 			ProfileHTTPSWeb, ProfileHTTPSSPIFFE, want, ProfileHTTPSWeb),
 			ErrProfileMismatch, ErrServerAuthentication)
 	}
@@ -150,4 +150,13 @@ func spiffeURIOf(cert *x509.Certificate) string {
 		}
 	}
 	return ""
+}
+
+// hostNamesOf returns the DNS names and IP addresses of cert.
+func hostNamesOf(cert *x509.Certificate) []string {
+	names := append([]string(nil), cert.DNSNames...)
+	for _, ip := range cert.IPAddresses {
+		names = append(names, ip.String())
+	}
+	return names
 }
