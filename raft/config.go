@@ -46,7 +46,8 @@ type Config struct {
 	Bootstrap bool
 	// Transport carries Raft traffic, for example over a TLS stream layer. When nil,
 	// Open creates a TCP transport on BindAddr. The store's Close shuts the
-	// transport down either way, because Raft's shutdown closes it.
+	// transport down either way, because Raft's shutdown closes it. When Open
+	// fails, an injected transport stays open for the caller to close.
 	Transport hraft.Transport
 	// Logger receives the store's and hashicorp/raft's logs. Nil discards them.
 	Logger hclog.Logger
