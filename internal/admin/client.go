@@ -166,6 +166,17 @@ func (c *Client) RotateAuthority(ctx context.Context) (Bundle, error) {
 	return call[Bundle](ctx, c, http.MethodPost, "/v1/authority/rotate", nil)
 }
 
+// MintX509SVID makes the node's built-in authority sign an X509-SVID and returns
+// it with its private key.
+func (c *Client) MintX509SVID(ctx context.Context, req MintX509SVIDRequest) (X509SVID, error) {
+	return call[X509SVID](ctx, c, http.MethodPost, "/v1/svid/x509", req)
+}
+
+// MintJWTSVID makes the node's built-in authority sign a JWT-SVID.
+func (c *Client) MintJWTSVID(ctx context.Context, req MintJWTSVIDRequest) (JWTSVID, error) {
+	return call[JWTSVID](ctx, c, http.MethodPost, "/v1/svid/jwt", req)
+}
+
 // trustDomainPath escapes td as one path segment. Empty, "." and ".." are
 // rejected because HTTP path cleaning would turn them into another route.
 func trustDomainPath(prefix, td, suffix string) (string, error) {

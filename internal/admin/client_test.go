@@ -126,6 +126,20 @@ func (b *clientTestBackend) RotateAuthority(context.Context) (Bundle, error) {
 	return clientTestBundle("example.org"), b.record("RotateAuthority")
 }
 
+func (b *clientTestBackend) MintX509SVID(_ context.Context,
+	req MintX509SVIDRequest) (X509SVID, error) {
+	return X509SVID{SPIFFEID: req.SPIFFEID, CertsPEM: "certs", KeyPEM: "key",
+			ExpiresAt: clientTestTime.Add(time.Duration(req.TTLSeconds) * time.Second)},
+		b.record("MintX509SVID " + req.SPIFFEID)
+}
+
+func (b *clientTestBackend) MintJWTSVID(_ context.Context,
+	req MintJWTSVIDRequest) (JWTSVID, error) {
+	return JWTSVID{SPIFFEID: req.SPIFFEID, Token: strings.Join(req.Audience, ","),
+			ExpiresAt: clientTestTime.Add(time.Duration(req.TTLSeconds) * time.Second)},
+		b.record("MintJWTSVID " + req.SPIFFEID)
+}
+
 // startClientTestServer serves backend with the real admin Server on a socket in
 // a temporary directory and returns a client for it.
 func startClientTestServer(t *testing.T, backend Backend) *Client {
@@ -194,6 +208,16 @@ func TestClientCallsEveryRoute(t *testing.T) {
 		{"refresh relationship posts refresh",
 			func() (any, error) { return client.RefreshRelationship(ctx, "c.test") },
 			"RefreshRelationship c.test", clientTestRelationship("c.test")},
+		{"mint X509-SVID posts request", func() (any, error) {
+			return client.MintX509SVID(ctx, MintX509SVIDRequest{
+				SPIFFEID: "spiffe://example.org/w", TTLSeconds: 60})
+		}, "MintX509SVID spiffe://example.org/w", X509SVID{SPIFFEID: "spiffe://example.org/w",
+			CertsPEM: "certs", KeyPEM: "key", ExpiresAt: clientTestTime.Add(time.Minute)}},
+		{"mint JWT-SVID posts request", func() (any, error) {
+			return client.MintJWTSVID(ctx, MintJWTSVIDRequest{
+				SPIFFEID: "spiffe://example.org/w", Audience: []string{"a", "b"}, TTLSeconds: 60})
+		}, "MintJWTSVID spiffe://example.org/w", JWTSVID{SPIFFEID: "spiffe://example.org/w",
+			Token: "a,b", ExpiresAt: clientTestTime.Add(time.Minute)}},
 		{"rotate authority returns bundle",
 			func() (any, error) { return client.RotateAuthority(ctx) },
 			"RotateAuthority", clientTestBundle("example.org")},
