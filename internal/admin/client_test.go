@@ -128,16 +128,16 @@ func (b *clientTestBackend) RotateAuthority(context.Context) (Bundle, error) {
 
 func (b *clientTestBackend) MintX509SVID(_ context.Context,
 	req MintX509SVIDRequest) (X509SVID, error) {
-	return X509SVID{SPIFFEID: req.SPIFFEID, CertsPEM: "certs", KeyPEM: "key",
-			ExpiresAt: clientTestTime.Add(time.Duration(req.TTLSeconds) * time.Second)},
-		b.record("MintX509SVID " + req.SPIFFEID)
+	svid := X509SVID{SPIFFEID: req.SPIFFEID, CertsPEM: "certs", KeyPEM: "key",
+		ExpiresAt: clientTestTime.Add(time.Duration(req.TTLSeconds) * time.Second)}
+	return svid, b.record("MintX509SVID " + req.SPIFFEID)
 }
 
 func (b *clientTestBackend) MintJWTSVID(_ context.Context,
 	req MintJWTSVIDRequest) (JWTSVID, error) {
-	return JWTSVID{SPIFFEID: req.SPIFFEID, Token: strings.Join(req.Audience, ","),
-			ExpiresAt: clientTestTime.Add(time.Duration(req.TTLSeconds) * time.Second)},
-		b.record("MintJWTSVID " + req.SPIFFEID)
+	svid := JWTSVID{SPIFFEID: req.SPIFFEID, Token: strings.Join(req.Audience, ","),
+		ExpiresAt: clientTestTime.Add(time.Duration(req.TTLSeconds) * time.Second)}
+	return svid, b.record("MintJWTSVID " + req.SPIFFEID)
 }
 
 // startClientTestServer serves backend with the real admin Server on a socket in
