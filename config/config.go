@@ -55,7 +55,7 @@ const (
 
 	// DefaultPublishLeadHints is how many refresh hints ahead of first use a new
 	// key is published when authority.publish_lead is 0. SPIFFE Federation 4.1
-	// asks for 3 to 5 refresh hints.
+	// recommends 3 to 5 refresh hints.
 	DefaultPublishLeadHints = 4
 	// MinPublishLeadHints is the lower end of that range.
 	MinPublishLeadHints = 3
@@ -174,7 +174,7 @@ type RaftConfig struct {
 func Default() *Config {
 	hostname, err := os.Hostname()
 	if err != nil {
-		// Validate reports the empty node_name and asks the operator to set it.
+		// Validate then reports the empty node_name, which the operator must set.
 		hostname = ""
 	}
 	return &Config{

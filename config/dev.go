@@ -56,7 +56,7 @@ func Dev(trustDomain string) (*Config, error) {
 	return cfg, nil
 }
 
-// freeLoopbackAddress asks the kernel for a free TCP port on 127.0.0.1.
+// freeLoopbackAddress returns 127.0.0.1 with a free TCP port the kernel chose.
 // NOTE: the port is released before Raft binds it, so another process can take
 // it in between; Raft then fails to start with "address already in use".
 func freeLoopbackAddress() (string, error) {

@@ -11,7 +11,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
-// Length limits of SPIFFE-ID 2.1 and 2.3, which go-spiffe v2.9.0 does not enforce.
+// Length limits of SPIFFE-ID 2.3, which go-spiffe v2.9.0 does not enforce.
 const (
 	MaxTrustDomainLength = 255
 	MaxSPIFFEIDLength    = 2048
@@ -73,6 +73,7 @@ func (c *Config) validateEndpoint() []error {
 	}
 	errs = append(errs, oneOf("bundle_endpoint.profile", e.Profile,
 		ProfileHTTPSSPIFFE, ProfileHTTPSWeb))
+
 	// SPIFFE Trust Domain and Bundle 4.1.2: spiffe_refresh_hint is a count of
 	// seconds, so a fraction would be silently cut.
 	if e.RefreshHint < time.Second || e.RefreshHint%time.Second != 0 {
@@ -80,6 +81,7 @@ func (c *Config) validateEndpoint() []error {
 			"use whole seconds of at least 1s, such as 5m"))
 	}
 	errs = append(errs, c.validateEndpointTLS()...)
+
 	// Without a trust domain, FillDerived cannot fill the ID, and the
 	// trust_domain error already names the cause.
 	if e.SPIFFEID == "" && c.TrustDomain == "" {
@@ -89,6 +91,7 @@ func (c *Config) validateEndpoint() []error {
 	if err != nil {
 		return append(errs, err)
 	}
+
 	if td, tdErr := spiffeid.TrustDomainFromString(c.TrustDomain); tdErr == nil &&
 		id.TrustDomain() != td {
 		errs = append(errs, invalid("bundle_endpoint.spiffe_id", e.SPIFFEID, fmt.Sprintf(
@@ -150,7 +153,7 @@ func checkTrustDomainName(key, name string) error {
 		return invalid(key, name, fmt.Sprintf(
 			"use the bare name %s, not a SPIFFE ID", td.Name()))
 	case len(name) > MaxTrustDomainLength:
-		// SPIFFE-ID 2.1 and 2.3: a trust domain name has at most 255 bytes.
+		// SPIFFE-ID 2.3: a trust domain name has at most 255 bytes.
 		return invalid(key, name, fmt.Sprintf(
 			"use a name of at most %d bytes", MaxTrustDomainLength))
 	}

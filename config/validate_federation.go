@@ -63,8 +63,8 @@ func (c *Config) validateBuiltinAuthority() []error {
 	return append(errs, c.validatePublishLead())
 }
 
-// validatePublishLead applies SPIFFE Federation 4.1: new keys are published 3 to
-// 5 refresh hints before first use. The lead must also stay below each key
+// validatePublishLead applies SPIFFE Federation 4.1, which recommends publishing
+// new keys 3 to 5 refresh hints before first use. The lead must also stay below each key
 // lifetime, or a key would be published before its predecessor is in use.
 func (c *Config) validatePublishLead() error {
 	a := c.Authority
@@ -177,7 +177,8 @@ func (c *Config) validateRelationship(name string, rel Relationship) []error {
 					"of that trust domain", rel.EndpointSPIFFEID, name)))
 		}
 	case ProfileHTTPSWeb:
-		// SPIFFE Federation 5.2.1.2: https_web takes no endpoint SPIFFE ID.
+		// SPIFFE Federation 5.2.1.2: https_web takes no parameters beyond URL,
+		// profile and name, so an endpoint ID here would be ignored.
 		errs = append(errs, onlyWith(key("endpoint_spiffe_id"), rel.EndpointSPIFFEID,
 			key("profile"), ProfileHTTPSSPIFFE))
 	}

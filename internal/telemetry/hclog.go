@@ -60,8 +60,8 @@ func (a *hclogAdapter) derive(name string, implied []any) *hclogAdapter {
 	return child
 }
 
-// log is called directly by every exported logging method, so that three frames
-// up is always the caller's code; slog's AddSource then names the right line.
+// log must be called directly by each exported logging method. Three frames up
+// is then always the caller's code, so slog's AddSource names the right line.
 func (a *hclogAdapter) log(level hclog.Level, msg string, args []any) {
 	if !a.enabled(level) {
 		return

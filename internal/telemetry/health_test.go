@@ -58,13 +58,13 @@ func TestReadyzFlips(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, code)
 	require.Equal(t, "not ready: store closed\n", body)
 
-	require.NotNil(t, hasRecordAnyLogger(t, logs, "node is ready"))
-	notReadyRecord := hasRecordAnyLogger(t, logs, "node is not ready")
+	require.NotNil(t, findMessage(t, logs, "node is ready"))
+	notReadyRecord := findMessage(t, logs, "node is not ready")
 	require.NotNil(t, notReadyRecord)
 	require.Equal(t, "store closed", notReadyRecord["error"])
 }
 
-func hasRecordAnyLogger(t *testing.T, buf *syncBuffer, msg string) map[string]any {
+func findMessage(t *testing.T, buf *syncBuffer, msg string) map[string]any {
 	t.Helper()
 	for _, record := range records(t, buf) {
 		if record["msg"] == msg {
@@ -115,11 +115,11 @@ func TestHealthStartErrors(t *testing.T) {
 	require.EqualError(t, err, "telemetry: health server has no address: "+
 		"leave it unstarted when health.address is empty")
 
-	taken := startHealth(t, nil, nil)
-	err = NewHealthServer(taken.Addr(), nil, nil, logger).Start()
-	require.ErrorContains(t, err, "telemetry: listen for health server on "+taken.Addr())
+	occupied := startHealth(t, nil, nil)
+	err = NewHealthServer(occupied.Addr(), nil, nil, logger).Start()
+	require.ErrorContains(t, err, "telemetry: listen for health server on "+occupied.Addr())
 	require.ErrorContains(t, err, "free the port or change health.address")
 
-	err = taken.Start()
-	require.EqualError(t, err, "telemetry: health server on "+taken.Addr()+" already started")
+	err = occupied.Start()
+	require.EqualError(t, err, "telemetry: health server on "+occupied.Addr()+" already started")
 }

@@ -26,9 +26,9 @@ type noopSnapshot struct{}
 func (noopSnapshot) Persist(sink raft.SnapshotSink) error { return sink.Close() }
 func (noopSnapshot) Release()                             {}
 
-// hasRecord reports whether a record from the named logger has msg as its
-// message or message prefix.
-func hasRecord(t *testing.T, buf *syncBuffer, name, msgPrefix string) map[string]any {
+// findRecord returns the first record from the named logger whose message
+// starts with msgPrefix, or nil.
+func findRecord(t *testing.T, buf *syncBuffer, name, msgPrefix string) map[string]any {
 	t.Helper()
 	for _, record := range records(t, buf) {
 		msg, _ := record["msg"].(string)
@@ -70,9 +70,9 @@ func TestRaftLogsReachSlog(t *testing.T) {
 	require.Equal(t, 2.0, gaugeValue(t, metrics, "bundlex_raft_state"))
 
 	require.Eventually(t, func() bool {
-		return hasRecord(t, buf, "raft", "entering leader state") != nil
+		return findRecord(t, buf, "raft", "entering leader state") != nil
 	}, 20*time.Second, 20*time.Millisecond)
-	record := hasRecord(t, buf, "raft", "entering leader state")
+	record := findRecord(t, buf, "raft", "entering leader state")
 	require.Equal(t, "INFO", record["level"])
 	// *raft.Raft is rendered with its String method, not as an empty JSON object.
 	require.Contains(t, record["leader"], "Node at 127.0.0.1:")
@@ -90,7 +90,7 @@ func TestMemberlistLogsReachSlog(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, list.Shutdown()) })
 
-	record := hasRecord(t, buf, "memberlist", "memberlist: Using dynamic bind port")
+	record := findRecord(t, buf, "memberlist", "memberlist: Using dynamic bind port")
 	require.NotNil(t, record, buf.String())
 	require.Equal(t, "DEBUG", record["level"])
 }
