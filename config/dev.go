@@ -9,8 +9,7 @@ import (
 // Settings of a development node, as started by "bundlex server --dev".
 const (
 	// DevTrustDomain is used when Dev gets an empty name. The .test top-level
-	// domain is reserved for testing (RFC 2606), so it never clashes with a
-	// real trust domain.
+	// domain is reserved for testing (RFC 2606), so no public domain uses it.
 	DevTrustDomain     = "bundlex.test"
 	DevEndpointAddress = "127.0.0.1:8443"
 	DevHealthAddress   = "127.0.0.1:8080"

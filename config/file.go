@@ -74,7 +74,7 @@ func (s yamlSource) parse(data []byte) (*yaml.Node, error) {
 }
 
 // checkSection checks every key of a mapping node at the dotted prefix against
-// the known keys, and parses federation.trust_domains when it meets it.
+// the known keys, and parses federation.trust_domains when it reaches that key.
 func (s yamlSource) checkSection(node *yaml.Node, prefix string) (map[string]Relationship, error) {
 	var rels map[string]Relationship
 	var errs []error

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
 )
 
@@ -308,4 +309,29 @@ func TestLoadEmptyFile(t *testing.T) {
 	cfg, err := Load(LoadOptions{ConfigFile: writeFile(t, "# nothing yet\n")})
 	require.NoError(t, err)
 	require.Equal(t, "example.org", cfg.TrustDomain)
+}
+
+func TestLoadNullAndEmptyValues(t *testing.T) {
+	clearEnv(t)
+	content := minimalFile + "health:\n  address: \"\"\nraft:\n  bind_address:\n" +
+		"bundle_endpoint:\n  path: null\n"
+	cfg, err := Load(LoadOptions{ConfigFile: writeFile(t, content)})
+	require.NoError(t, err)
+	require.Equal(t, "", cfg.Health.Address)
+	require.Equal(t, DefaultRaftBindAddress, cfg.Raft.BindAddress)
+	require.Equal(t, DefaultEndpointPath, cfg.BundleEndpoint.Path)
+}
+
+func TestLoadIgnoresOtherFlags(t *testing.T) {
+	clearEnv(t)
+	flags := pflag.NewFlagSet("server", pflag.ContinueOnError)
+	AddFlags(flags)
+	flags.String("config", "", "config file")
+	flags.Bool("dev", false, "development mode")
+	require.NoError(t, flags.Parse([]string{"--config=/etc/bundlex.yaml", "--dev",
+		"--trust-domain=example.org", "--data-dir=/data"}))
+	cfg, err := Load(LoadOptions{Flags: flags})
+	require.NoError(t, err)
+	require.Equal(t, "example.org", cfg.TrustDomain)
+	require.Equal(t, "/data", cfg.DataDir)
 }

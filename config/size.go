@@ -22,7 +22,7 @@ var sizeUnits = []struct {
 }
 
 // ParseByteSize parses a size such as 1048576, 1MiB or 500KB. Spaces between
-// the number and the unit are allowed; fractions and negative sizes are not.
+// the number and the unit are allowed, but fractions and negative sizes are not.
 func ParseByteSize(s string) (ByteSize, error) {
 	text := strings.TrimSpace(s)
 	factor := int64(1)

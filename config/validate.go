@@ -23,8 +23,8 @@ const (
 const MaxSocketPathLength = 107
 
 // Validate checks every key and the rules between keys. It returns all
-// problems together, one per line, each naming the key, the bad value and what
-// is accepted. Call FillDerived first on a Config that did not come from Load.
+// problems together, one per line. Each names the key and, for a bad value, the
+// value and what is accepted. Call FillDerived first on a Config that did not come from Load.
 func (c *Config) Validate() error {
 	var errs []error
 	errs = append(errs, c.validateNode()...)
@@ -181,7 +181,7 @@ func checkSPIFFEID(key, id string) (spiffeid.ID, error) {
 	return parsed, nil
 }
 
-// checkHostPort accepts host:port with a port from 0 to 65535; the host may be
+// checkHostPort accepts host:port with a port from 0 to 65535. The host may be
 // empty, which means every interface.
 func checkHostPort(key, address string, allowEmpty bool) error {
 	if address == "" {

@@ -34,7 +34,7 @@ type hclogAdapter struct {
 	implied []any
 	// handler is root with the name and implied arguments attached.
 	handler slog.Handler
-	// level is the hclog.Level set with SetLevel; hclog.NoLevel leaves the
+	// level is the hclog.Level set with SetLevel. hclog.NoLevel leaves the
 	// decision to the handler.
 	level *atomic.Int32
 }
@@ -95,7 +95,7 @@ func (a *hclogAdapter) enabled(level hclog.Level) bool {
 	return a.handler.Enabled(context.Background(), slogLevel(level))
 }
 
-// slogLevel maps an hclog level; NoLevel, which hclog prints without a level,
+// slogLevel maps an hclog level. NoLevel, which hclog prints without a level,
 // becomes Info.
 func slogLevel(level hclog.Level) slog.Level {
 	switch level {
@@ -177,7 +177,7 @@ func (a *hclogAdapter) StandardLogger(opts *hclog.StandardLoggerOptions) *log.Lo
 }
 
 // StandardWriter returns a writer that logs each line it receives. A leading
-// "[LEVEL]" tag, optionally after a timestamp, sets the level and is removed;
+// "[LEVEL]" tag, optionally after a timestamp, sets the level and is removed.
 // opts.ForceLevel, when set, overrides it. Unlike go-hclog, tags are parsed even
 // when opts.InferLevels is false, because every hashicorp library writes them.
 func (a *hclogAdapter) StandardWriter(opts *hclog.StandardLoggerOptions) io.Writer {
@@ -267,7 +267,7 @@ func mergeArgs(implied, added []any) []any {
 	return merged
 }
 
-// argKey returns a key argument as a string; hclog keys are strings by
+// argKey returns a key argument as a string, because hclog keys are strings by
 // convention but not by type.
 func argKey(key any) string {
 	if s, ok := key.(string); ok {

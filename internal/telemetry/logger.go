@@ -6,17 +6,17 @@ import (
 	"log/slog"
 )
 
-// LevelTrace is the slog level of hclog's Trace, one step below Debug. No
-// handler built by NewLogger enables it, so trace output from hashicorp
-// libraries is dropped unless the caller builds its own handler.
+// LevelTrace is the slog level of hclog's Trace, 4 below Debug as slog spaces
+// its levels. No handler built by NewLogger enables it, so trace output from
+// hashicorp libraries is dropped unless the caller builds its own handler.
 const LevelTrace = slog.LevelDebug - 4
 
 // LoggerNameKey is the attribute that carries the name of an hclog or standard
 // logger routed into slog, such as "raft" or "raft.net".
 const LoggerNameKey = "logger"
 
-// NewLogger returns a logger that writes to w. level is debug, info, warn or
-// error; format is text or json.
+// NewLogger returns a logger that writes to w. The level is debug, info, warn
+// or error, and the format is text or json.
 func NewLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 	var slogLevel slog.Level
 	switch level {

@@ -20,7 +20,7 @@ const (
 	FetchResultUpdated = "updated"
 	// FetchResultUnchanged is a fetch whose bundle matched the stored one.
 	FetchResultUnchanged = "unchanged"
-	// FetchResultError is a failed fetch; CountFetchError records why.
+	// FetchResultError is a failed fetch. CountFetchError records why.
 	FetchResultError = "error"
 )
 
