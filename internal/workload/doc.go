@@ -1,0 +1,41 @@
+// Package workload serves the SPIFFE Workload API on a Unix socket so that
+// workloads on the host receive the trust bundles that the node holds: the local
+// trust domain's and every federated one's. It streams X.509 and JWT bundles,
+// pushes a new message whenever the content a stream carries changes, and
+// validates JWT-SVIDs through a JWTValidator supplied by the node.
+//
+// # Access control
+//
+// The socket is created with mode 0777, as SPIRE Agent does, so that any user
+// who can reach it can connect. The permissions of the directory that contains
+// the socket are the access control: give that directory the owner, group and
+// mode that admit exactly the workloads that should read bundles. The SPIFFE
+// Workload Endpoint specification (section 5) forbids direct client
+// authentication, and every client must send the security header
+// "workload.spiffe.io: true" (section 3), which guards against server-side
+// request forgery, not against local users.
+//
+// # No SVIDs
+//
+// bundlex distributes bundles only. FetchX509SVID and FetchJWTSVID return
+// InvalidArgument with a message that states this. The SPIFFE Workload API
+// specification suggests PermissionDenied for a caller without an identity
+// (sections 5.2.1 and 6.2.1), and the Workload Endpoint specification tells
+// clients to retry PermissionDenied and Unavailable with a backoff but never to
+// retry InvalidArgument (section 6). The watchers of go-spiffe v2.9.0 stop on
+// InvalidArgument and Canceled only, and retry every other code, Unimplemented
+// included, with a linear backoff from 1 to 30 seconds. Its X509Source and
+// BundleSource watch FetchX509SVID, so with any other code their constructors
+// would block until their context ends. With InvalidArgument they return this
+// package's message at once. This server has no SVID to give, so a retry could
+// never succeed.
+//
+// A consequence is that go-spiffe's BundleSource and X509Source cannot be used
+// against this server: they need an X509-SVID. Workloads use the client's
+// FetchX509Bundles and WatchX509Bundles, or JWTSource, FetchJWTBundles and
+// WatchJWTBundles, which read only the bundle RPCs.
+//
+// The WIT-SVID profile is not implemented: its RPCs return Unimplemented, as the
+// SPIFFE Workload API specification requires of a server without the profile
+// (section 7).
+package workload
