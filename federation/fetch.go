@@ -17,7 +17,7 @@ const (
 	// and reading the body.
 	DefaultFetchTimeout = 10 * time.Second
 	// DefaultMaxBundleSize is the default of the federation.max_bundle_size setting,
-	// in bytes. A bundle with 50 X.509 authorities is about 40 KiB.
+	// in bytes. A bundle with 50 EC P-256 X.509 authorities is about 32 KiB.
 	DefaultMaxBundleSize int64 = 1 << 20
 	// DefaultMaxRedirects is how many redirects one fetch follows by default.
 	DefaultMaxRedirects = 3
@@ -36,9 +36,10 @@ type FetchOptions struct {
 	// MaxBundleSize is the largest accepted body in bytes, after any content
 	// decoding. Must be > 0.
 	MaxBundleSize int64
-	// MaxRedirects is how many redirects are followed; 0 rejects every redirect.
+	// MaxRedirects is the maximum number of redirects to follow. Zero rejects every
+	// redirect.
 	MaxRedirects int
-	// UserAgent is sent as the User-Agent header; empty sends Go's default.
+	// UserAgent is sent as the User-Agent header. Empty sends Go's default.
 	UserAgent string
 }
 
@@ -113,7 +114,7 @@ func fetch(parent context.Context, peer Peer, opts FetchOptions) ([]byte, error)
 	defer resp.Body.Close()
 
 	if resp.StatusCode != http.StatusOK {
-		return nil, withKinds(fmt.Errorf("server %sanswered %s; expected 200 OK",
+		return nil, withKinds(fmt.Errorf("server %sresponded with %s; expected 200 OK",
 			redirectNote(endpoint, resp.Request.URL), resp.Status), ErrHTTPStatus)
 	}
 	body, err := readBody(parent, ctx, opts, resp)
@@ -131,7 +132,7 @@ func fetch(parent context.Context, peer Peer, opts FetchOptions) ([]byte, error)
 func newFetchClient(verifier *serverVerifier, opts FetchOptions) *http.Client {
 	transport := &http.Transport{
 		Proxy: nil,
-		// Plain HTTP never reaches the network, whatever a redirect asks for
+		// Plain HTTP never reaches the network, even if a redirect requests it
 		// (SPIFFE Federation 7.2). CheckRedirect already rejects such targets.
 		DialContext: func(context.Context, string, string) (net.Conn, error) {
 			return nil, withKinds(errors.New("plain HTTP is not allowed"), ErrRedirect)

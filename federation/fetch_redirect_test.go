@@ -155,7 +155,7 @@ func TestFetchStatusAfterRedirect(t *testing.T) {
 	_, err := Fetch(context.Background(), webFetchPeer(webCA, base+"/"), quickFetchOptions())
 	requireKinds(t, err, ErrHTTPStatus)
 	require.EqualError(t, err, "federation: fetch bundle for org-b.test from "+base+
-		"/: server at "+target+"/ (after redirects) answered 503 Service Unavailable; "+
+		"/: server at "+target+"/ (after redirects) responded with 503 Service Unavailable; "+
 		"expected 200 OK")
 }
 

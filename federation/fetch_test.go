@@ -145,6 +145,10 @@ func TestFetchServerAuthentication(t *testing.T) {
 			peer: webPeer, wantKinds: []error{ErrServerAuthentication},
 			wantMsg: "verify server certificate for 127.0.0.1: x509: certificate signed " +
 				"by unknown authority"},
+		{name: "web system roots only", cert: webCA.issueWebCert(t, "127.0.0.1"),
+			peer: Peer{Profile: ProfileHTTPSWeb}, wantKinds: []error{ErrServerAuthentication},
+			wantMsg: "verify server certificate for 127.0.0.1: x509: certificate signed " +
+				"by unknown authority"},
 		{name: "web wrong host name", cert: webCA.issueWebCert(t, "other.test"),
 			peer: webPeer, wantKinds: []error{ErrServerAuthentication},
 			wantMsg: "verify server certificate for 127.0.0.1: x509: cannot validate " +
@@ -187,12 +191,12 @@ func TestFetchHTTPStatus(t *testing.T) {
 	_, err := Fetch(context.Background(), webFetchPeer(ca, base+"/"), quickFetchOptions())
 	requireKinds(t, err, ErrHTTPStatus)
 	require.EqualError(t, err, "federation: fetch bundle for org-b.test from "+base+
-		"/: server answered 503 Service Unavailable; expected 200 OK")
+		"/: server responded with 503 Service Unavailable; expected 200 OK")
 
 	_, err = Fetch(context.Background(), webFetchPeer(ca, base+"/other"),
 		quickFetchOptions())
 	requireKinds(t, err, ErrHTTPStatus)
-	require.ErrorContains(t, err, "server answered 404 Not Found")
+	require.ErrorContains(t, err, "server responded with 404 Not Found")
 }
 
 func TestFetchBundleSizeLimit(t *testing.T) {

@@ -133,11 +133,13 @@ func (c *FileCertificate) reload() {
 		return
 	}
 	c.lastReadErr = ""
+
 	digest := digestFiles(certPEM, keyPEM)
 	if digest == c.digest {
 		return
 	}
 	c.digest = digest
+
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		c.logger.Warn("bundle endpoint certificate files changed but cannot be loaded; "+
@@ -145,6 +147,7 @@ func (c *FileCertificate) reload() {
 			"cert_file", c.certFile, "key_file", c.keyFile, "error", err)
 		return
 	}
+
 	c.current.Store(&pair)
 	attrs := []any{"cert_file", c.certFile}
 	if pair.Leaf != nil {

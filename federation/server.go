@@ -28,7 +28,7 @@ const (
 
 // intermediateCipherSuites are the TLS 1.2 suites of Mozilla's "intermediate"
 // configuration (Server Side TLS guidelines version 5.0), which SPIFFE Federation 5
-// asks for. Its two DHE-RSA suites are left out because crypto/tls does not
+// requires. Its two DHE-RSA suites are left out because crypto/tls does not
 // implement DHE. TLS 1.3 suites are not configurable in crypto/tls, and its three
 // suites are the three of the guidelines.
 var intermediateCipherSuites = []uint16{
@@ -140,7 +140,7 @@ func (s *EndpointServer) Start() error {
 		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
 		// Failed handshakes from scanners and misconfigured peers would flood the
-		// log at a higher level; the fetching side reports its own failures.
+		// log at a higher level, and the fetching side reports its own failures.
 		ErrorLog: slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelDebug),
 	}
 	s.done = make(chan struct{})

@@ -44,7 +44,7 @@ func TestEndpointServerTLSSettings(t *testing.T) {
 			config.ServerName = "127.0.0.1"
 			conn, err := tls.Dial("tcp", addr, config)
 			if tt.wantErr != "" {
-				// A remote error shows that the server, not the client, refused.
+				// A remote error shows that the server, not the client, rejected the handshake.
 				require.ErrorContains(t, err, tt.wantErr)
 				return
 			}

@@ -135,7 +135,8 @@ func startTestEndpoint(t testing.TB, handler http.Handler, cert tls.Certificate)
 	return "https://" + server.Addr().String()
 }
 
-// newTestLogger writes to the test's output, shown when the test fails or with -v.
+// newTestLogger returns a logger that writes to the test's output, which is shown
+// when the test fails or runs with -v.
 func newTestLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{
 		Level: slog.LevelDebug}))

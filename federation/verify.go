@@ -104,6 +104,7 @@ func (v *serverVerifier) verifyWeb(host string, certs []*x509.Certificate) error
 func (v *serverVerifier) verifySVID(certs []*x509.Certificate) error {
 	leaf := certs[0]
 	want := v.peer.EndpointID
+
 	if spiffeURIOf(leaf) == "" {
 		return withKinds(fmt.Errorf("server certificate (subject %q, names %v) has no "+
 			"SPIFFE ID, so the server seems to speak %s, but the relationship is configured "+
@@ -112,6 +113,7 @@ func (v *serverVerifier) verifySVID(certs []*x509.Certificate) error {
 			ProfileHTTPSWeb, ProfileHTTPSSPIFFE, want, ProfileHTTPSWeb),
 			ErrProfileMismatch, ErrServerAuthentication)
 	}
+
 	got, err := x509svid.IDFromCert(leaf)
 	if err != nil {
 		return withKinds(fmt.Errorf("server certificate is not a valid X509-SVID: %w", err),
@@ -124,6 +126,7 @@ func (v *serverVerifier) verifySVID(certs []*x509.Certificate) error {
 			"relationship's endpoint SPIFFE ID", got, want),
 			ErrEndpointIDMismatch, ErrServerAuthentication)
 	}
+
 	td := want.TrustDomain()
 	authorities, err := v.peer.TrustBundle.GetX509BundleForTrustDomain(td)
 	if err == nil && authorities == nil {
@@ -133,6 +136,7 @@ func (v *serverVerifier) verifySVID(certs []*x509.Certificate) error {
 		return withKinds(fmt.Errorf("no X.509 bundle of %s to authenticate endpoint %s: %w; "+
 			"supply a bootstrap bundle for %s", td, want, err, td), ErrServerAuthentication)
 	}
+
 	if _, _, err := x509svid.Verify(certs, authorities); err != nil {
 		return withKinds(fmt.Errorf("verify X509-SVID %s against the bundle of %s: %w; "+
 			"the stored bundle of %s may be stale or the endpoint's CA is not in it",
@@ -142,7 +146,7 @@ func (v *serverVerifier) verifySVID(certs []*x509.Certificate) error {
 }
 
 // spiffeURIOf returns the first spiffe:// URI SAN of cert, or "" when it has none.
-// It only serves to tell the profiles apart; x509svid does the strict parsing.
+// It only tells the profiles apart, and x509svid does the strict parsing.
 func spiffeURIOf(cert *x509.Certificate) string {
 	for _, u := range cert.URIs {
 		if u.Scheme == "spiffe" {
