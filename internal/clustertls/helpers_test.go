@@ -117,8 +117,11 @@ func (b *logBuffer) String() string {
 
 func newTestLogger() (*slog.Logger, *logBuffer) {
 	buf := &logBuffer{}
-	handler := slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})
-	return slog.New(handler), buf
+	return slogTo(buf), buf
+}
+
+func slogTo(buf *logBuffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // startLayer starts a StreamLayer on a free loopback port. change adjusts the
