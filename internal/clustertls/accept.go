@@ -25,7 +25,8 @@ const (
 
 // Stats counts what a StreamLayer did since it started.
 type Stats struct {
-	// HandshakesCompleted counts inbound connections handed to Accept.
+	// HandshakesCompleted counts inbound connections whose TLS handshake
+	// completed; Accept returns each of them unless Close comes first.
 	HandshakesCompleted uint64
 	// HandshakeFailures counts inbound connections closed because the TLS
 	// handshake failed or timed out, including plain TCP clients and clients
@@ -60,7 +61,7 @@ func (l *StreamLayer) Stats() Stats {
 }
 
 // acceptLoop accepts TCP connections and runs each handshake in its own
-// goroutine, so that a client that stalls its handshake delays nobody else.
+// goroutine, so that a client that stalls its handshake does not delay other clients.
 func (l *StreamLayer) acceptLoop() {
 	defer l.wg.Done()
 	var delay time.Duration
@@ -120,9 +121,9 @@ func (l *StreamLayer) handshake(raw net.Conn) {
 		l.counters.failed.Add(1)
 		return
 	}
+	l.counters.completed.Add(1)
 	select {
 	case l.ready <- conn:
-		l.counters.completed.Add(1)
 	case <-l.closing:
 		_ = conn.Close()
 	}

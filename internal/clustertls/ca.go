@@ -13,8 +13,8 @@ const (
 	CACertFileName = "bundlex-cluster-ca.pem"
 	CAKeyFileName  = "bundlex-cluster-ca-key.pem"
 
-	// DefaultCAValidity is how long a cluster CA is valid unless
-	// CAOptions.Validity says otherwise: five years of 365 days, the default of
+	// DefaultCAValidity is how long a cluster CA is valid when
+	// CAOptions.Validity is zero: 1825 days (five years), the default of
 	// `consul tls ca create`. Every node certificate must expire before its CA.
 	DefaultCAValidity = 5 * 365 * 24 * time.Hour
 	// DefaultCACommonName is the subject common name of a cluster CA.

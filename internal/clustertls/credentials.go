@@ -123,7 +123,8 @@ func parseCAPool(caPEM []byte) (*x509.CertPool, error) {
 
 // serverTLSConfig accepts only TLS 1.3 clients that present a node certificate
 // of the cluster CA. Session tickets are disabled, because a resumed session
-// skips certificate verification and would outlive a CA change.
+// reuses the client certificate verified in an earlier handshake, which may no
+// longer be trusted after the CA file changed.
 func serverTLSConfig(cert *tls.Certificate, roots *x509.CertPool) *tls.Config {
 	return &tls.Config{
 		MinVersion:             tls.VersionTLS13,

@@ -11,9 +11,8 @@ import (
 	"time"
 )
 
-// DefaultNodeCertValidity is how long a node certificate is valid unless
-// NodeCertOptions.Validity says otherwise: one year of 365 days, the default of
-// `consul tls cert create`.
+// DefaultNodeCertValidity is how long a node certificate is valid when
+// NodeCertOptions.Validity is zero: one year of 365 days.
 const DefaultNodeCertValidity = 365 * 24 * time.Hour
 
 // NodeCertOptions configures CreateNodeCert.
@@ -55,6 +54,7 @@ func createNodeCert(dir string, opts NodeCertOptions, now time.Time) (string, st
 	if err != nil {
 		return "", "", err
 	}
+
 	notAfter := now.Add(opts.Validity)
 	if notAfter.After(caCert.NotAfter) {
 		return "", "", fmt.Errorf("clustertls: a node certificate valid until %s would "+
@@ -70,6 +70,7 @@ func createNodeCert(dir string, opts NodeCertOptions, now time.Time) (string, st
 	if err != nil {
 		return "", "", err
 	}
+
 	template := &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: opts.NodeName},
@@ -93,6 +94,7 @@ func createNodeCert(dir string, opts NodeCertOptions, now time.Time) (string, st
 	if err != nil {
 		return "", "", err
 	}
+
 	certPath := filepath.Join(dir, opts.NodeName+".pem")
 	keyPath := filepath.Join(dir, opts.NodeName+"-key.pem")
 	err = writePEMFiles(dir, opts.Overwrite,

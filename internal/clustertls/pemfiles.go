@@ -71,6 +71,7 @@ func writeFileAtomic(f pemFile, overwrite bool) (err error) {
 			_ = os.Remove(tmp.Name())
 		}
 	}()
+
 	// CreateTemp opens the file with mode 0600, so the key is never readable by
 	// others, not even for a moment.
 	if err := tmp.Chmod(f.mode); err != nil {
@@ -85,6 +86,7 @@ func writeFileAtomic(f pemFile, overwrite bool) (err error) {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("clustertls: close %s: %w", tmp.Name(), err)
 	}
+
 	if overwrite {
 		if err := os.Rename(tmp.Name(), f.path); err != nil {
 			return fmt.Errorf("clustertls: move %s to %s: %w", tmp.Name(), f.path, err)
@@ -150,6 +152,7 @@ func loadCA(certFile, keyFile string) (*x509.Certificate, crypto.Signer, error) 
 		return nil, nil, fmt.Errorf("clustertls: the certificate in %s is not a CA "+
 			"certificate (basic constraints CA or key usage certSign missing)", certFile)
 	}
+
 	keyPEM, err := os.ReadFile(keyFile)
 	if err != nil {
 		return nil, nil, fmt.Errorf("clustertls: read the CA key: %w", err)

@@ -19,11 +19,10 @@ type reloader struct {
 	logger  *slog.Logger
 	current atomic.Pointer[credentials]
 
-	// mu serializes reloads and guards failedErr, the error of the last check
-	// if it failed, so that a file that stays broken is logged once rather than
-	// at every check.
-	mu        sync.Mutex
-	failedErr error
+	// mu serializes reloads and guards lastFailure, so that files that stay
+	// broken are logged once rather than at every check.
+	mu          sync.Mutex
+	lastFailure *loadFailure
 
 	reloads        atomic.Uint64
 	reloadFailures atomic.Uint64
@@ -58,18 +57,19 @@ func (r *reloader) reload(now time.Time) error {
 	defer r.mu.Unlock()
 	caPEM, certPEM, keyPEM, err := r.files.read()
 	if err != nil {
-		return r.fail(err)
+		return r.fail(&loadFailure{err: err})
 	}
 	if r.current.Load().sameContent(caPEM, certPEM, keyPEM) {
-		r.failedErr = nil
+		r.lastFailure = nil
 		return nil
 	}
 	creds, err := buildCredentials(r.files, caPEM, certPEM, keyPEM, now)
 	if err != nil {
-		return r.fail(err)
+		content := &credentials{caPEM: caPEM, certPEM: certPEM, keyPEM: keyPEM}
+		return r.fail(&loadFailure{content: content, err: err})
 	}
 	r.current.Store(creds)
-	r.failedErr = nil
+	r.lastFailure = nil
 	r.reloads.Add(1)
 	r.logger.Info("reloaded the cluster TLS certificate", "cert_file", r.files.cert,
 		"ca_file", r.files.ca, "subject", creds.leaf.Subject.CommonName,
@@ -77,15 +77,37 @@ func (r *reloader) reload(now time.Time) error {
 	return nil
 }
 
-// fail counts a failed check and logs it unless the previous check failed with
-// the same message.
-func (r *reloader) fail(err error) error {
+// loadFailure is one failed check: the file contents, or nil when a file could
+// not be read, and the error.
+type loadFailure struct {
+	content *credentials
+	err     error
+}
+
+// repeats reports whether f failed on the same contents as previous, or with
+// the same read error. Errors of the same contents are not compared, because
+// a verification error contains the current time.
+func (f *loadFailure) repeats(previous *loadFailure) bool {
+	switch {
+	case previous == nil:
+		return false
+	case f.content != nil && previous.content != nil:
+		return f.content.sameContent(previous.content.caPEM, previous.content.certPEM,
+			previous.content.keyPEM)
+	default:
+		return f.content == nil && previous.content == nil &&
+			f.err.Error() == previous.err.Error()
+	}
+}
+
+// fail counts a failed check and logs it unless it repeats the previous one.
+func (r *reloader) fail(failure *loadFailure) error {
 	r.reloadFailures.Add(1)
-	if r.failedErr == nil || r.failedErr.Error() != err.Error() {
+	if !failure.repeats(r.lastFailure) {
 		r.logger.Warn("cluster TLS files failed to load; keeping the last good "+
 			"certificate until they are fixed", "cert_file", r.files.cert,
-			"key_file", r.files.key, "ca_file", r.files.ca, "error", err)
+			"key_file", r.files.key, "ca_file", r.files.ca, "error", failure.err)
 	}
-	r.failedErr = err
-	return err
+	r.lastFailure = failure
+	return failure.err
 }

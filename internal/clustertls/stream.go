@@ -87,6 +87,7 @@ func NewStreamLayer(cfg StreamLayerConfig) (*StreamLayer, error) {
 	if err != nil {
 		return nil, err
 	}
+
 	listener, err := net.Listen("tcp", cfg.BindAddr)
 	if err != nil {
 		return nil, fmt.Errorf("clustertls: listen for Raft traffic on %s: %w; use a "+
@@ -97,6 +98,7 @@ func NewStreamLayer(cfg StreamLayerConfig) (*StreamLayer, error) {
 		_ = listener.Close()
 		return nil, err
 	}
+
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &StreamLayer{
 		cfg: cfg, logger: cfg.Logger, listener: listener, advertise: advertise,
@@ -111,6 +113,7 @@ func NewStreamLayer(cfg StreamLayerConfig) (*StreamLayer, error) {
 			return l.creds.credentials().server, nil
 		},
 	}
+
 	l.wg.Add(2)
 	go l.acceptLoop()
 	go l.reloadLoop()
