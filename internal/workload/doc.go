@@ -20,9 +20,9 @@
 // bundlex distributes bundles only. FetchX509SVID and FetchJWTSVID return
 // InvalidArgument with a message that states this. The SPIFFE Workload API
 // specification suggests PermissionDenied for a caller without an identity
-// (sections 5.2.1 and 6.2.1), and the Workload Endpoint specification tells
-// clients to retry PermissionDenied and Unavailable with a backoff but never to
-// retry InvalidArgument (section 6). The watchers of go-spiffe v2.9.0 stop on
+// (sections 5.2.1 and 6.2.1). The Workload Endpoint specification lets clients
+// retry PermissionDenied and Unavailable with a backoff, and states that they
+// should not retry InvalidArgument (section 6). The watchers of go-spiffe v2.9.0 stop on
 // InvalidArgument and Canceled only, and retry every other code, Unimplemented
 // included, with a linear backoff from 1 to 30 seconds. Its X509Source and
 // BundleSource watch FetchX509SVID, so with any other code their constructors
