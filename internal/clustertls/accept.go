@@ -115,8 +115,8 @@ func (l *StreamLayer) handshake(raw net.Conn) {
 			err = fmt.Errorf("TLS handshake not completed within %s: %w",
 				l.cfg.HandshakeTimeout, err)
 		}
-		// Log before counting, so that a caller that sees the count also finds
-		// the warning.
+		// Log before counting, so that a caller that sees the count rise also
+		// finds the warning, unless the rate limit left it out.
 		l.warnRejected(raw.RemoteAddr(), err)
 		l.counters.failed.Add(1)
 		return
