@@ -1,0 +1,292 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// syncBuffer is a log sink that the server goroutines and the test share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// testAPI is the verification API of a fixture served over TLS on loopback.
+type testAPI struct {
+	base   string
+	client *http.Client
+	logs   *syncBuffer
+	server *Server
+}
+
+// serverCertificate issues the node's X509-SVID, with 127.0.0.1 as IP SAN so that
+// a standard HTTPS client can check the host.
+func serverCertificate(t testing.TB, o *org) *tls.Certificate {
+	t.Helper()
+	cert, key := o.ca.issue(t, certSpec{uris: []string{o.id("/bundlex/node")},
+		ips: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	return &tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}
+}
+
+func startAPI(t testing.TB, f *fixture, opts ...HandlerOption) *testAPI {
+	t.Helper()
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	server := NewServer(NewHandler(f.verifier, logger, opts...), logger)
+	cert := serverCertificate(t, f.orgB)
+	require.NoError(t, server.Start("127.0.0.1:0",
+		func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert, nil }))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, server.Shutdown(ctx))
+	})
+	roots := x509.NewCertPool()
+	roots.AddCert(f.orgB.ca.cert)
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+	}}
+	t.Cleanup(client.CloseIdleConnections)
+	return &testAPI{base: "https://" + server.Addr().String(), client: client, logs: logs,
+		server: server}
+}
+
+type apiResponse struct {
+	status int
+	header http.Header
+	body   Response
+}
+
+func (a *testAPI) do(t *testing.T, method, path, contentType, body string) apiResponse {
+	t.Helper()
+	req, err := http.NewRequest(method, a.base+path, strings.NewReader(body))
+	require.NoError(t, err)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := a.client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	var decoded Response
+	require.NoError(t, json.Unmarshal(raw, &decoded), "body: %s", raw)
+	require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	return apiResponse{status: resp.StatusCode, header: resp.Header, body: decoded}
+}
+
+func jsonBody(t testing.TB, value any) string {
+	t.Helper()
+	raw, err := json.Marshal(value)
+	require.NoError(t, err)
+	return string(raw)
+}
+
+func TestHandlerVerifiesJWTSVID(t *testing.T) {
+	f := newFixture(t)
+	api := startAPI(t, f)
+	c := claims(f.orgA.id("/agents/planner"), f.now)
+	c["tenant"] = "blue"
+	token := f.orgA.mint(t, c)
+
+	for name, audience := range map[string]any{"audience as array": []string{"billing"},
+		"audience as string": "billing"} {
+		t.Run(name, func(t *testing.T) {
+			resp := api.do(t, http.MethodPost, JWTSVIDPath, "application/json",
+				jsonBody(t, map[string]any{"token": token, "audience": audience}))
+			require.Equal(t, http.StatusOK, resp.status)
+			require.True(t, resp.body.Valid)
+			require.Equal(t, "spiffe://org-a.test/agents/planner", resp.body.SPIFFEID)
+			require.Equal(t, "org-a.test", resp.body.TrustDomain)
+			require.Equal(t, f.now.Add(5*time.Minute).UTC().Format(time.RFC3339),
+				resp.body.ExpiresAt)
+			require.Equal(t, "blue", resp.body.Claims["tenant"])
+			require.Equal(t, f.orgA.kid, resp.body.KeyID)
+			require.Nil(t, resp.body.Error)
+			require.Equal(t, "no-store", resp.header.Get("Cache-Control"))
+		})
+	}
+}
+
+func TestHandlerRejectsJWTSVID(t *testing.T) {
+	f := newFixture(t)
+	api := startAPI(t, f)
+	expiredClaims := claims(f.orgA.id("/agents/planner"), f.now)
+	expiredClaims["exp"] = f.now.Add(-time.Hour).Unix()
+	expiredClaims["iat"] = f.now.Add(-2 * time.Hour).Unix()
+	expired := f.orgA.mint(t, expiredClaims)
+	outside := f.orgA.mint(t, claims(f.orgA.id("/admin"), f.now))
+	tests := []struct {
+		name        string
+		contentType string
+		body        string
+		status      int
+		code        string
+	}{
+		{"expired token", "application/json",
+			jsonBody(t, map[string]any{"token": expired, "audience": "billing"}),
+			http.StatusUnauthorized, CodeExpired},
+		{"ID outside prefixes", "application/json",
+			jsonBody(t, map[string]any{"token": outside, "audience": "billing"}),
+			http.StatusUnauthorized, CodeIDNotAllowed},
+		{"token not a JWT", "application/json",
+			`{"token": "abc", "audience": "billing"}`, http.StatusUnauthorized,
+			CodeMalformed},
+		{"missing token", "application/json", `{"audience": "billing"}`,
+			http.StatusBadRequest, CodeInvalidRequest},
+		{"missing audience", "application/json", jsonBody(t, map[string]any{
+			"token": outside}), http.StatusBadRequest, CodeInvalidRequest},
+		{"audience of wrong type", "application/json",
+			`{"token": "abc", "audience": 7}`, http.StatusBadRequest, CodeInvalidRequest},
+		{"unknown member", "application/json",
+			`{"token": "abc", "audiences": ["billing"]}`, http.StatusBadRequest,
+			CodeInvalidRequest},
+		{"body not JSON", "application/json", `token=abc`, http.StatusBadRequest,
+			CodeInvalidRequest},
+		{"data after object", "application/json",
+			`{"token": "abc", "audience": "billing"} {}`, http.StatusBadRequest,
+			CodeInvalidRequest},
+		{"form content type", "application/x-www-form-urlencoded", `token=abc`,
+			http.StatusUnsupportedMediaType, CodeInvalidRequest},
+		{"body over limit", "application/json", `{"token": "` +
+			strings.Repeat("a", DefaultMaxRequestBody) + `"}`,
+			http.StatusRequestEntityTooLarge, CodeInvalidRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := api.do(t, http.MethodPost, JWTSVIDPath, tt.contentType, tt.body)
+			require.Equal(t, tt.status, resp.status)
+			require.False(t, resp.body.Valid)
+			require.NotNil(t, resp.body.Error)
+			require.Equal(t, tt.code, resp.body.Error.Code)
+			require.NotEmpty(t, resp.body.Error.Message)
+			require.Empty(t, resp.body.SPIFFEID)
+		})
+	}
+}
+
+func TestHandlerVerifiesX509SVID(t *testing.T) {
+	f := newFixture(t)
+	api := startAPI(t, f)
+	intermediate := f.orgA.ca.intermediate(t, certSpec{})
+	chainPEM := encodePEM(intermediate.leaf(t, f.orgA.id("/agents/planner")),
+		intermediate.cert)
+	foreignPEM := encodePEM(f.orgB.ca.leaf(t, f.orgA.id("/agents/planner")))
+	tests := []struct {
+		name        string
+		contentType string
+		body        string
+		status      int
+		code        string
+	}{
+		{"chain as JSON", "application/json", jsonBody(t, X509SVIDRequest{ChainPEM: chainPEM}),
+			http.StatusOK, ""},
+		{"chain as PEM body", "application/x-pem-file", chainPEM, http.StatusOK, ""},
+		{"leaf signed by other domain", "application/x-pem-file", foreignPEM,
+			http.StatusUnauthorized, CodeBadSignature},
+		{"PEM that is not a chain", "application/x-pem-file", "hello",
+			http.StatusUnauthorized, CodeMalformed},
+		{"missing chain member", "application/json", `{}`, http.StatusBadRequest,
+			CodeInvalidRequest},
+		{"plain text body", "text/plain", chainPEM, http.StatusUnsupportedMediaType,
+			CodeInvalidRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := api.do(t, http.MethodPost, X509SVIDPath, tt.contentType, tt.body)
+			require.Equal(t, tt.status, resp.status)
+			if tt.code == "" {
+				require.True(t, resp.body.Valid)
+				require.Equal(t, "spiffe://org-a.test/agents/planner", resp.body.SPIFFEID)
+				require.Equal(t, "org-a.test", resp.body.TrustDomain)
+				require.NotEmpty(t, resp.body.ExpiresAt)
+				require.Nil(t, resp.body.Claims)
+				return
+			}
+			require.False(t, resp.body.Valid)
+			require.Equal(t, tt.code, resp.body.Error.Code)
+		})
+	}
+}
+
+func TestHandlerRoutes(t *testing.T) {
+	f := newFixture(t)
+	api := startAPI(t, f, WithMaxRequestBody(1024))
+
+	resp := api.do(t, http.MethodGet, JWTSVIDPath, "", "")
+	require.Equal(t, http.StatusMethodNotAllowed, resp.status)
+	require.Equal(t, http.MethodPost, resp.header.Get("Allow"))
+	require.Equal(t, CodeInvalidRequest, resp.body.Error.Code)
+
+	resp = api.do(t, http.MethodPost, "/v1/verify/oidc", "application/json", `{}`)
+	require.Equal(t, http.StatusNotFound, resp.status)
+
+	resp = api.do(t, http.MethodPost, X509SVIDPath, "application/x-pem-file",
+		strings.Repeat("a", 1025))
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.status)
+	require.Contains(t, resp.body.Error.Message, "1024 bytes")
+}
+
+func TestHandlerLogsWithoutTokens(t *testing.T) {
+	f := newFixture(t)
+	api := startAPI(t, f)
+	valid := f.orgB.mint(t, claims(f.orgB.id("/billing/api"), f.now))
+	rejected := f.orgA.mint(t, claims(f.orgA.id("/admin"), f.now))
+	for _, token := range []string{valid, rejected} {
+		api.do(t, http.MethodPost, JWTSVIDPath, "application/json",
+			jsonBody(t, map[string]any{"token": token, "audience": "billing"}))
+	}
+	logs := api.logs.String()
+	require.Contains(t, logs, "credential verified")
+	require.Contains(t, logs, "spiffe_id=spiffe://org-b.test/billing/api")
+	require.Contains(t, logs, "credential rejected")
+	require.Contains(t, logs, "code=id_not_allowed")
+	require.Contains(t, logs, "spiffe_id=spiffe://org-a.test/admin")
+	for _, token := range []string{valid, rejected} {
+		for _, part := range strings.Split(token, ".") {
+			require.NotContains(t, logs, part)
+		}
+	}
+}
+
+func TestLogLimiter(t *testing.T) {
+	limiter := newLogLimiter(2)
+	start := time.Now()
+	for i := range 2 {
+		allowed, suppressed := limiter.allow(start)
+		require.True(t, allowed, "event %d", i)
+		require.Zero(t, suppressed)
+	}
+	allowed, _ := limiter.allow(start.Add(500 * time.Millisecond))
+	require.False(t, allowed)
+	allowed, _ = limiter.allow(start.Add(900 * time.Millisecond))
+	require.False(t, allowed)
+	allowed, suppressed := limiter.allow(start.Add(time.Second))
+	require.True(t, allowed)
+	require.Equal(t, 2, suppressed)
+}
