@@ -39,6 +39,9 @@ type PeerStatus struct {
 	X509Keys            int
 	JWTKeys             int
 	SkippedKeys         int
+	// StoredFetched reports whether the stored bundle came from a fetch rather
+	// than from a bootstrap bundle or an operator override. It is not replicated.
+	StoredFetched bool
 }
 
 // ErrSequenceRollback is returned by PollerStore.SaveBundle when the store already
@@ -207,7 +210,10 @@ func (p *Poller) poll(ctx context.Context, rel Relationship) {
 		p.recordFailure(ctx, rel, stored, status, err, log)
 		return
 	}
-	changed := stored == nil || !bundle.SameKeys(stored, fetched) ||
+	// A bootstrap or operator bundle is replaced by the fetched one even when the
+	// content is the same, so that the store records where the bundle came from
+	// (SPIFFE Federation 4.2: an override stands until the next refresh).
+	changed := stored == nil || !status.StoredFetched || !bundle.SameKeys(stored, fetched) ||
 		stored.Sequence != fetched.Sequence || stored.HasSequence != fetched.HasSequence ||
 		stored.RefreshHint != fetched.RefreshHint
 	status.LastSuccess = p.cfg.Now()

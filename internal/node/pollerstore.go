@@ -62,6 +62,7 @@ func (s *pollerStore) Stored(td spiffeid.TrustDomain) (*bundle.Bundle, federatio
 		s.n.log.Error("stored bundle cannot be parsed", "trust_domain", td.Name(), "error", err)
 		return nil, status
 	}
+	status.StoredFetched = rec.Source == raft.SourceFetched
 	return b, status
 }
 
