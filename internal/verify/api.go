@@ -35,8 +35,11 @@ type Audience []string
 
 // UnmarshalJSON accepts "a" as well as ["a", "b"].
 func (a *Audience) UnmarshalJSON(data []byte) error {
-	var single string
-	if err := json.Unmarshal(data, &single); err == nil {
+	if len(data) > 0 && data[0] == '"' {
+		var single string
+		if err := json.Unmarshal(data, &single); err != nil {
+			return err
+		}
 		*a = Audience{single}
 		return nil
 	}

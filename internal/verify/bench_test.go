@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,7 +55,7 @@ func BenchmarkVerifyJWT(b *testing.B) {
 	warmUp(b, http1, url, body)
 	warmUp(b, http2, url, body)
 
-	var http1Ratios, http2Ratios []float64
+	var http1Ratios, http2Ratios, http1CPURatios, http2CPURatios []float64
 	for round := range benchRounds {
 		b.Logf("round %d", round+1)
 		goSPIFFE := runParallel(b, "go-spiffe in process", func() error {
@@ -71,24 +72,39 @@ func BenchmarkVerifyJWT(b *testing.B) {
 		overHTTP2 := runParallel(b, "HTTPS API HTTP2", func() error {
 			return postVerify(http2, url, body)
 		})
-		if goSPIFFE > 0 {
-			http1Ratios = append(http1Ratios, overHTTP1/goSPIFFE)
-			http2Ratios = append(http2Ratios, overHTTP2/goSPIFFE)
+		if goSPIFFE.rate > 0 && overHTTP1.rate > 0 && overHTTP2.rate > 0 {
+			http1Ratios = append(http1Ratios, overHTTP1.rate/goSPIFFE.rate)
+			http2Ratios = append(http2Ratios, overHTTP2.rate/goSPIFFE.rate)
+			http1CPURatios = append(http1CPURatios, goSPIFFE.cpuPerOp/overHTTP1.cpuPerOp)
+			http2CPURatios = append(http2CPURatios, goSPIFFE.cpuPerOp/overHTTP2.cpuPerOp)
 		}
 	}
-	b.Logf("GOMAXPROCS %d, %d clients; ratio to go-spiffe in process per round: "+
-		"HTTP/1.1 %s (median %.2f), HTTP/2 %s (median %.2f)", runtime.GOMAXPROCS(0),
-		benchClients, formatRatios(http1Ratios), median(http1Ratios),
-		formatRatios(http2Ratios), median(http2Ratios))
+	b.Logf("GOMAXPROCS %d, %d clients; HTTPS to go-spiffe in process per round, "+
+		"by throughput: HTTP/1.1 %s (median %.2f), HTTP/2 %s (median %.2f); by CPU time "+
+		"per verification: HTTP/1.1 %s (median %.2f), HTTP/2 %s (median %.2f)",
+		runtime.GOMAXPROCS(0), benchClients,
+		formatRatios(http1Ratios), median(http1Ratios),
+		formatRatios(http2Ratios), median(http2Ratios),
+		formatRatios(http1CPURatios), median(http1CPURatios),
+		formatRatios(http2CPURatios), median(http2CPURatios))
 }
 
-// runParallel runs verify from benchClients goroutines in a sub-benchmark and
-// returns its verifications per second, or 0 when the sub-benchmark was skipped
-// by -bench.
-func runParallel(b *testing.B, name string, verify func() error) float64 {
-	var rate float64
+// measurement is the outcome of one sub-benchmark.
+type measurement struct {
+	// rate is verifications per second of wall-clock time.
+	rate float64
+	// cpuPerOp is the CPU time of the whole process per verification, in
+	// microseconds, clients included.
+	cpuPerOp float64
+}
+
+// runParallel runs verify from benchClients goroutines in a sub-benchmark. The
+// result is zero when -bench skipped the sub-benchmark.
+func runParallel(b *testing.B, name string, verify func() error) measurement {
+	var result measurement
 	b.Run(name, func(b *testing.B) {
 		b.SetParallelism((benchClients + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+		cpuBefore := processCPUTime(b)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				if err := verify(); err != nil {
@@ -97,10 +113,22 @@ func runParallel(b *testing.B, name string, verify func() error) float64 {
 				}
 			}
 		})
-		rate = float64(b.N) / b.Elapsed().Seconds()
-		b.ReportMetric(rate, "verifications/s")
+		cpu := processCPUTime(b) - cpuBefore
+		result = measurement{
+			rate:     float64(b.N) / b.Elapsed().Seconds(),
+			cpuPerOp: float64(cpu.Microseconds()) / float64(b.N),
+		}
+		b.ReportMetric(result.rate, "verifications/s")
+		b.ReportMetric(result.cpuPerOp, "cpu-µs/op")
 	})
-	return rate
+	return result
+}
+
+// processCPUTime returns the user and system CPU time of this process so far.
+func processCPUTime(b *testing.B) time.Duration {
+	var usage syscall.Rusage
+	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &usage))
+	return time.Duration(usage.Utime.Nano() + usage.Stime.Nano())
 }
 
 func formatRatios(ratios []float64) string {
