@@ -22,6 +22,8 @@ const (
 	kindPutFederatedBundle    commandKind = 5
 	kindDeleteFederatedBundle commandKind = 6
 	kindPutPeerStatus         commandKind = 7
+	kindPutNodeKeys           commandKind = 8
+	kindDeleteNodeKeys        commandKind = 9
 )
 
 func (k commandKind) String() string {
@@ -40,6 +42,10 @@ func (k commandKind) String() string {
 		return "delete_federated_bundle"
 	case kindPutPeerStatus:
 		return "put_peer_status"
+	case kindPutNodeKeys:
+		return "put_node_keys"
+	case kindDeleteNodeKeys:
+		return "delete_node_keys"
 	}
 	return fmt.Sprintf("command_kind_%d", byte(k))
 }
@@ -84,6 +90,10 @@ func decodeCommand(entry []byte) (Command, error) {
 		return decodeBody[DeleteFederatedBundle](kind, body)
 	case kindPutPeerStatus:
 		return decodeBody[PutPeerStatus](kind, body)
+	case kindPutNodeKeys:
+		return decodeBody[PutNodeKeys](kind, body)
+	case kindDeleteNodeKeys:
+		return decodeBody[DeleteNodeKeys](kind, body)
 	}
 	return nil, fmt.Errorf("raft: unknown command kind %d in log entry; upgrade this node",
 		byte(kind))

@@ -10,6 +10,7 @@ type state struct {
 	Federated     map[string]BundleRecord `json:"federated"`
 	Relationships map[string]Relationship `json:"relationships"`
 	Statuses      map[string]PeerStatus   `json:"statuses"`
+	NodeKeys      map[string]NodeKeys     `json:"node_keys,omitempty"`
 }
 
 func newState() state {
@@ -37,6 +38,10 @@ func (st *state) apply(cmd Command) error {
 		return st.deleteFederatedBundle(c)
 	case PutPeerStatus:
 		return st.putPeerStatus(c)
+	case PutNodeKeys:
+		return st.putNodeKeys(c)
+	case DeleteNodeKeys:
+		return st.deleteNodeKeys(c)
 	}
 	return fmt.Errorf("raft: command type %T has no state transition", cmd)
 }
