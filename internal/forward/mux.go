@@ -129,7 +129,7 @@ func (l *raftLayer) Accept() (net.Conn, error) {
 	}
 }
 
-func (l *raftLayer) Close() error  { return l.m.Close() }
+func (l *raftLayer) Close() error   { return l.m.Close() }
 func (l *raftLayer) Addr() net.Addr { return l.m.inner.Addr() }
 func (l *raftLayer) Dial(address hraft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	return l.m.inner.Dial(address, timeout)
