@@ -27,6 +27,8 @@ type Store struct {
 	transport hraft.Transport
 	// logs is the log store that Raft uses, a cache in front of bolt.
 	logs hraft.LogStore
+	// existingState is whether the stores held Raft state at Open.
+	existingState bool
 
 	leadership *broadcaster[bool]
 	leaders    *broadcaster[struct{}]
@@ -39,7 +41,8 @@ type Store struct {
 
 // Open opens the store under cfg.DataDir/raft and starts Raft. A node that has no
 // Raft state and has cfg.Bootstrap set forms a single-voter cluster. Any other node
-// waits until a leader contacts it.
+// waits until a leader contacts it. A recovery file written by [WriteRecoveryFile]
+// replaces the Raft configuration before Raft starts.
 func Open(cfg Config) (*Store, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -110,6 +113,9 @@ func (s *Store) start(dir string) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := s.recoverFromFile(dir, conf, snaps, transport); err != nil {
+		return err
+	}
 	if err := s.bootstrap(conf, snaps, transport); err != nil {
 		return err
 	}
@@ -132,6 +138,7 @@ func (s *Store) bootstrap(conf *hraft.Config, snaps hraft.SnapshotStore,
 	if err != nil {
 		return fmt.Errorf("raft: check for existing Raft state: %w", err)
 	}
+	s.existingState = existing
 	if existing || !s.cfg.Bootstrap {
 		return nil
 	}
