@@ -22,7 +22,8 @@ type JWTSVIDRequest struct {
 }
 
 // X509SVIDRequest is the JSON body of POST /v1/verify/x509-svid. The endpoint also
-// accepts the PEM chain itself with Content-Type application/x-pem-file.
+// accepts the PEM chain itself as the body, with Content-Type application/x-pem-file
+// or application/pem-certificate-chain.
 type X509SVIDRequest struct {
 	// ChainPEM is the X509-SVID leaf followed by its intermediates, as PEM
 	// CERTIFICATE blocks.

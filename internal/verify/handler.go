@@ -38,12 +38,12 @@ type handler struct {
 	rejections *logLimiter
 }
 
-// NewHandler returns the HTTP API of v: POST JWTSVIDPath with a JWTSVIDRequest
-// and POST X509SVIDPath with an X509SVIDRequest or a PEM body. A valid credential
-// gets 200, a rejected one 401, and a request the API cannot use 400, 405, 413 or
-// 415. Every response body is a JSON Response. Tokens are never logged: log lines name
-// the claimed SPIFFE ID and the error code only. A nil logger means
-// slog.Default().
+// NewHandler returns the HTTP API of v, which must not be nil: POST JWTSVIDPath
+// with a JWTSVIDRequest and POST X509SVIDPath with an X509SVIDRequest or a PEM
+// body. A valid credential gets 200, a rejected one 401, and a request the API
+// cannot use 400, 404, 405, 413 or 415. Every response body is a JSON Response.
+// Tokens are never logged: log lines name the claimed SPIFFE ID and the error
+// code only. A nil logger means slog.Default().
 func NewHandler(v *Verifier, logger *slog.Logger, opts ...HandlerOption) http.Handler {
 	if logger == nil {
 		logger = slog.Default()
