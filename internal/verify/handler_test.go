@@ -207,6 +207,8 @@ func TestHandlerVerifiesX509SVID(t *testing.T) {
 		{"chain as JSON", "application/json", jsonBody(t, X509SVIDRequest{ChainPEM: chainPEM}),
 			http.StatusOK, ""},
 		{"chain as PEM body", "application/x-pem-file", chainPEM, http.StatusOK, ""},
+		{"chain as RFC 8555 type", "application/pem-certificate-chain", chainPEM,
+			http.StatusOK, ""},
 		{"leaf signed by other domain", "application/x-pem-file", foreignPEM,
 			http.StatusUnauthorized, CodeBadSignature},
 		{"PEM that is not a chain", "application/x-pem-file", "hello",
