@@ -48,7 +48,6 @@ const (
 	DefaultMaxRedirects          = 3
 	DefaultRetryBackoffMax       = 5 * time.Minute
 	DefaultHealthAddress         = "127.0.0.1:8080"
-	DefaultRaftBindAddress       = "127.0.0.1:8300"
 	DefaultRaftSnapshotRetain    = 2
 	DefaultRaftSnapshotThreshold = 8192
 	DefaultRaftApplyTimeout      = 10 * time.Second
@@ -77,6 +76,7 @@ type Config struct {
 	Authority      AuthorityConfig
 	Federation     FederationConfig
 	Health         HealthConfig
+	Cluster        ClusterConfig
 	Raft           RaftConfig
 }
 
@@ -159,11 +159,9 @@ type HealthConfig struct {
 	Address string
 }
 
-// RaftConfig is the replicated store's transport and snapshot settings.
+// RaftConfig is the replicated store's snapshot and apply settings. Its
+// addresses are in ClusterConfig.
 type RaftConfig struct {
-	BindAddress string
-	// AdvertiseAddress is the address other nodes dial. Empty means BindAddress.
-	AdvertiseAddress  string
 	SnapshotRetain    int
 	SnapshotThreshold uint64
 	ApplyTimeout      time.Duration
@@ -205,9 +203,9 @@ func Default() *Config {
 			RetryBackoffMax: DefaultRetryBackoffMax,
 			TrustDomains:    map[string]Relationship{},
 		},
-		Health: HealthConfig{Address: DefaultHealthAddress},
+		Health:  HealthConfig{Address: DefaultHealthAddress},
+		Cluster: defaultCluster(),
 		Raft: RaftConfig{
-			BindAddress:       DefaultRaftBindAddress,
 			SnapshotRetain:    DefaultRaftSnapshotRetain,
 			SnapshotThreshold: DefaultRaftSnapshotThreshold,
 			ApplyTimeout:      DefaultRaftApplyTimeout,
@@ -244,13 +242,4 @@ func (c *Config) EffectivePublishLead() time.Duration {
 		return c.Authority.PublishLead
 	}
 	return DefaultPublishLeadHints * c.BundleEndpoint.RefreshHint
-}
-
-// RaftAdvertiseAddress returns raft.advertise_address, or raft.bind_address when
-// it is empty.
-func (c *Config) RaftAdvertiseAddress() string {
-	if c.Raft.AdvertiseAddress != "" {
-		return c.Raft.AdvertiseAddress
-	}
-	return c.Raft.BindAddress
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,8 +42,19 @@ func TestDefaultValues(t *testing.T) {
 	require.Equal(t, 5*time.Minute, cfg.Federation.RetryBackoffMax)
 	require.Empty(t, cfg.Federation.TrustDomains)
 	require.Equal(t, "127.0.0.1:8080", cfg.Health.Address)
-	require.Equal(t, "127.0.0.1:8300", cfg.Raft.BindAddress)
-	require.Equal(t, "", cfg.Raft.AdvertiseAddress)
+	require.Equal(t, "127.0.0.1:8300", cfg.Cluster.RaftAddress)
+	require.Equal(t, "", cfg.Cluster.RaftAdvertiseAddress)
+	require.Equal(t, "127.0.0.1:8301", cfg.Cluster.GossipAddress)
+	require.Equal(t, "", cfg.Cluster.GossipAdvertiseAddress)
+	require.Empty(t, cfg.Cluster.Join)
+	require.Equal(t, 5*time.Second, cfg.Cluster.RetryJoinInterval)
+	require.Equal(t, 1, cfg.Cluster.BootstrapExpect)
+	require.Equal(t, "", cfg.Cluster.GossipKey)
+	require.Equal(t, ClusterTLSConfig{}, cfg.Cluster.TLS)
+	require.Equal(t, 10*time.Second, cfg.Cluster.ServerStabilizationTime)
+	require.Equal(t, 30*time.Second, cfg.Cluster.DeadServerGrace)
+	require.Equal(t, 0, cfg.Cluster.MinQuorum)
+	require.Equal(t, 2*time.Second, cfg.Cluster.ReconcileInterval)
 	require.Equal(t, 2, cfg.Raft.SnapshotRetain)
 	require.Equal(t, uint64(8192), cfg.Raft.SnapshotThreshold)
 	require.Equal(t, 10*time.Second, cfg.Raft.ApplyTimeout)
@@ -59,14 +71,17 @@ func TestFillDerivedDefaults(t *testing.T) {
 	require.Equal(t, "spiffe://example.org/bundlex", cfg.BundleEndpoint.SPIFFEID)
 	require.Equal(t, "spiffe", cfg.Federation.TrustDomains["org-b.test"].BundleFormat)
 	require.Equal(t, "127.0.0.1:8300", cfg.RaftAdvertiseAddress())
+	require.Equal(t, "127.0.0.1:8301", cfg.GossipAdvertiseAddress())
 
 	cfg.Admin.SocketPath = "/run/bundlex.sock"
 	cfg.BundleEndpoint.SPIFFEID = "spiffe://example.org/endpoint"
-	cfg.Raft.AdvertiseAddress = "192.0.2.10:8300"
+	cfg.Cluster.RaftAdvertiseAddress = "192.0.2.10:8300"
+	cfg.Cluster.GossipAdvertiseAddress = "192.0.2.10:8301"
 	cfg.FillDerived()
 	require.Equal(t, "/run/bundlex.sock", cfg.Admin.SocketPath)
 	require.Equal(t, "spiffe://example.org/endpoint", cfg.BundleEndpoint.SPIFFEID)
 	require.Equal(t, "192.0.2.10:8300", cfg.RaftAdvertiseAddress())
+	require.Equal(t, "192.0.2.10:8301", cfg.GossipAdvertiseAddress())
 }
 
 func TestEffectivePublishLead(t *testing.T) {
@@ -123,8 +138,17 @@ func TestDevConfig(t *testing.T) {
 	require.Equal(t, "spiffe://bundlex.test/bundlex", cfg.BundleEndpoint.SPIFFEID)
 	require.Equal(t, AuthorityBuiltin, cfg.Authority.Type)
 	require.Equal(t, "127.0.0.1:8080", cfg.Health.Address)
-	require.True(t, strings.HasPrefix(cfg.Raft.BindAddress, "127.0.0.1:"))
-	require.NotEqual(t, "127.0.0.1:0", cfg.Raft.BindAddress)
+	require.True(t, strings.HasPrefix(cfg.Cluster.RaftAddress, "127.0.0.1:"))
+	require.NotEqual(t, "127.0.0.1:0", cfg.Cluster.RaftAddress)
+	require.True(t, strings.HasPrefix(cfg.Cluster.GossipAddress, "127.0.0.1:"))
+	require.NotEqual(t, "127.0.0.1:0", cfg.Cluster.GossipAddress)
+	require.NotEqual(t, cfg.Cluster.RaftAddress, cfg.Cluster.GossipAddress)
+	require.Equal(t, 1, cfg.Cluster.BootstrapExpect)
+	require.Empty(t, cfg.Cluster.Join)
+	// Gossip binds TCP and UDP, so the port must be free on both.
+	conn, err := net.ListenPacket("udp", cfg.Cluster.GossipAddress)
+	require.NoError(t, err)
+	require.NoError(t, conn.Close())
 }
 
 func TestDevConfigTrustDomain(t *testing.T) {

@@ -10,7 +10,8 @@ import (
 
 // decodeValue stores raw, as found in the file, the environment or a flag, into
 // the field ptr points to. Environment variables and most flags arrive as
-// strings, YAML scalars as string, int, float64 or bool.
+// strings, YAML scalars as string, int, float64 or bool, YAML lists as []any
+// and list flags as []string.
 func decodeValue(key string, raw any, ptr any) error {
 	switch field := ptr.(type) {
 	case *string:
@@ -19,6 +20,12 @@ func decodeValue(key string, raw any, ptr any) error {
 			return invalid(key, raw, "use a string; quote it in YAML")
 		}
 		*field = s
+	case *[]string:
+		list, err := decodeList(key, raw)
+		if err != nil {
+			return err
+		}
+		*field = list
 	case *time.Duration:
 		d, err := decodeDuration(key, raw)
 		if err != nil {
@@ -47,6 +54,48 @@ func decodeValue(key string, raw any, ptr any) error {
 		return fmt.Errorf("config: %s: field type %T has no decoder", key, ptr)
 	}
 	return nil
+}
+
+// decodeList accepts a YAML list of strings, the []string of a list flag, or
+// one string of comma-separated values as in an environment variable. Spaces
+// around each value are dropped. An empty string is an empty list, returned as
+// nil, but an empty value inside a list is rejected as a likely stray comma.
+func decodeList(key string, raw any) ([]string, error) {
+	const hint = "use comma-separated values without empty entries, such as " +
+		"10.0.0.1:8301,10.0.0.2:8301, or a YAML list"
+	var items []string
+	switch v := raw.(type) {
+	case string:
+		if strings.TrimSpace(v) == "" {
+			return nil, nil
+		}
+		items = strings.Split(v, ",")
+	case []string:
+		items = v
+	case []any:
+		for _, item := range v {
+			text, ok := item.(string)
+			if !ok {
+				return nil, invalid(key, raw, "use a list of strings; quote each value in YAML")
+			}
+			items = append(items, text)
+		}
+	default:
+		return nil, invalid(key, raw, hint)
+	}
+	list := make([]string, 0, len(items))
+	for _, item := range items {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			return nil, invalid(key, raw, hint)
+		}
+		list = append(list, item)
+	}
+	if len(list) == 0 {
+		// The same value as the default, so that an empty list equals no list.
+		return nil, nil
+	}
+	return list, nil
 }
 
 // decodeDuration accepts a Go duration string. A bare number is rejected
@@ -120,15 +169,29 @@ func decodeSize(key string, raw any) (ByteSize, error) {
 	}
 }
 
+// secretKeys are the keys whose values never appear in an error message.
+var secretKeys = map[string]bool{"cluster.gossip_key": true}
+
+// hiddenSecret replaces the value of a secret key in error messages.
+const hiddenSecret = "(secret, not shown)"
+
 // invalid builds the error for a value outside the accepted set:
 // "config: <key>: invalid value <value>: <hint>".
 func invalid(key string, value any, hint string) error {
-	return fmt.Errorf("config: %s: invalid value %s: %s", key, formatValue(value), hint)
+	return fmt.Errorf("config: %s: invalid value %s: %s", key, formatKeyValue(key, value), hint)
 }
 
 // missing builds the error for a required key without a value.
 func missing(key, hint string) error {
 	return fmt.Errorf("config: %s: missing value: %s", key, hint)
+}
+
+// formatKeyValue formats a value for an error about key, hiding secrets.
+func formatKeyValue(key string, value any) string {
+	if secretKeys[key] {
+		return hiddenSecret
+	}
+	return formatValue(value)
 }
 
 func formatValue(value any) string {
@@ -137,6 +200,8 @@ func formatValue(value any) string {
 		return strconv.Quote(v)
 	case time.Duration:
 		return v.String()
+	case []string:
+		return strconv.Quote(strings.Join(v, ","))
 	default:
 		return fmt.Sprint(v)
 	}

@@ -51,7 +51,8 @@ func TestDocsExampleLoads(t *testing.T) {
 	require.NoError(t, err)
 
 	want := validConfig()
-	want.Raft.AdvertiseAddress = want.Raft.BindAddress
+	want.Cluster.RaftAdvertiseAddress = want.Cluster.RaftAddress
+	want.Cluster.GossipAdvertiseAddress = want.Cluster.GossipAddress
 	require.Len(t, cfg.Federation.TrustDomains, 3)
 	require.Equal(t, "/etc/bundlex/org-b.json", cfg.Federation.TrustDomains["org-b.test"].BundlePath)
 	require.Equal(t, ProfileHTTPSWeb, cfg.Federation.TrustDomains["org-c.test"].Profile)

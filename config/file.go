@@ -98,15 +98,39 @@ func (s yamlSource) checkSection(node *yaml.Node, prefix string) (map[string]Rel
 					"use a mapping of keys under "+key)))
 			}
 		case isSetting(key):
-			if value.Kind != yaml.ScalarNode {
-				errs = append(errs, s.errorAt(value, invalid(key, describeNode(value),
-					"use a single value, not a list or mapping")))
-			}
+			errs = append(errs, s.checkSettingNode(key, value))
 		default:
 			errs = append(errs, s.unknownKey(keyNode, key, Keys()))
 		}
 	}
 	return rels, errors.Join(errs...)
+}
+
+// checkSettingNode checks the shape of a value: a scalar for most keys, a scalar
+// or a list of scalars for a list key such as cluster.join.
+func (s yamlSource) checkSettingNode(key string, value *yaml.Node) error {
+	if !isListSetting(key) {
+		if value.Kind != yaml.ScalarNode {
+			return s.errorAt(value, invalid(key, describeNode(value),
+				"use a single value, not a list or mapping"))
+		}
+		return nil
+	}
+	switch value.Kind {
+	case yaml.ScalarNode:
+		return nil
+	case yaml.SequenceNode:
+		for _, item := range value.Content {
+			item = resolveAlias(item)
+			if item.Kind != yaml.ScalarNode || isNull(item) {
+				return s.errorAt(item, invalid(key, describeNode(item),
+					"use a list of strings, one value per entry"))
+			}
+		}
+		return nil
+	default:
+		return s.errorAt(value, invalid(key, describeNode(value), "use a list of strings"))
+	}
 }
 
 // parseRelationships reads a mapping of trust domain names to relationships.
@@ -178,7 +202,9 @@ func relationshipKey(trustDomain, field string) string {
 
 func (s yamlSource) unknownKey(keyNode *yaml.Node, key string, candidates []string) error {
 	hint := "see docs/configuration.md for the accepted keys"
-	if best := closestKey(key, candidates); best != "" {
+	if renamed, ok := renamedKeys[key]; ok {
+		hint = fmt.Sprintf("did you mean %q? This key was renamed", renamed)
+	} else if best := closestKey(key, candidates); best != "" {
 		hint = fmt.Sprintf("did you mean %q?", best)
 	}
 	where := ""
@@ -222,12 +248,27 @@ func describeNode(node *yaml.Node) nodeShape {
 }
 
 func isSetting(key string) bool {
+	_, ok := findSetting(key)
+	return ok
+}
+
+// isListSetting reports whether key takes a list of strings.
+func isListSetting(key string) bool {
+	s, ok := findSetting(key)
+	if !ok {
+		return false
+	}
+	_, isList := s.field(&Config{}).(*[]string)
+	return isList
+}
+
+func findSetting(key string) (setting, bool) {
 	for _, s := range settings {
 		if s.key == key {
-			return true
+			return s, true
 		}
 	}
-	return false
+	return setting{}, false
 }
 
 // isSection reports whether key is a proper prefix of a known key, such as

@@ -10,10 +10,15 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// clearEnv unsets every variable Load reads and restores them after the test.
+// clearEnv unsets every variable Load reads or rejects and restores them after
+// the test.
 func clearEnv(t *testing.T) {
 	t.Helper()
-	for _, key := range Keys() {
+	keys := Keys()
+	for oldKey := range renamedKeys {
+		keys = append(keys, oldKey)
+	}
+	for _, key := range keys {
 		name := EnvName(key)
 		if _, ok := os.LookupEnv(name); ok {
 			t.Setenv(name, "")

@@ -14,15 +14,23 @@ const EnvPrefix = "BUNDLEX_"
 // because its keys are trust domain names, which contain the dots viper splits on.
 const trustDomainsKey = "federation.trust_domains"
 
-// setting is one scalar key. field returns a pointer into a Config: *string,
-// *int, *uint64, *time.Duration or *ByteSize, which selects the decoder.
+// setting is one key with a single value or a list of strings. field returns a
+// pointer into a Config: *string, *[]string, *int, *uint64, *time.Duration or
+// *ByteSize, which selects the decoder.
 type setting struct {
 	key   string
 	usage string
 	field func(c *Config) any
 }
 
-// settings lists every scalar key in the order of docs/configuration.md.
+// renamedKeys maps keys that earlier versions read to their current names, so
+// that an old file or environment fails with a pointer to the new key.
+var renamedKeys = map[string]string{
+	"raft.bind_address":      "cluster.raft_address",
+	"raft.advertise_address": "cluster.raft_advertise_address",
+}
+
+// settings lists every key except federation.trust_domains in the order of docs/configuration.md.
 var settings = []setting{
 	{"trust_domain", "local trust domain name, such as example.org",
 		func(c *Config) any { return &c.TrustDomain }},
@@ -86,10 +94,39 @@ var settings = []setting{
 		func(c *Config) any { return &c.Federation.RetryBackoffMax }},
 	{"health.address", "host:port for /healthz, /readyz and /metrics (empty: disabled)",
 		func(c *Config) any { return &c.Health.Address }},
-	{"raft.bind_address", "host:port the Raft transport listens on",
-		func(c *Config) any { return &c.Raft.BindAddress }},
-	{"raft.advertise_address", "host:port other nodes dial (default: raft.bind_address)",
-		func(c *Config) any { return &c.Raft.AdvertiseAddress }},
+	{"cluster.raft_address", "host:port the Raft transport listens on",
+		func(c *Config) any { return &c.Cluster.RaftAddress }},
+	{"cluster.raft_advertise_address",
+		"Raft host:port other nodes dial (default: cluster.raft_address)",
+		func(c *Config) any { return &c.Cluster.RaftAdvertiseAddress }},
+	{"cluster.gossip_address", "host:port the gossip listener binds, TCP and UDP",
+		func(c *Config) any { return &c.Cluster.GossipAddress }},
+	{"cluster.gossip_advertise_address",
+		"gossip host:port other nodes dial (default: cluster.gossip_address)",
+		func(c *Config) any { return &c.Cluster.GossipAdvertiseAddress }},
+	{"cluster.join", "gossip host:port of servers to join, comma-separated or repeated",
+		func(c *Config) any { return &c.Cluster.Join }},
+	{"cluster.retry_join_interval", "wait between two attempts to join, at least 100ms",
+		func(c *Config) any { return &c.Cluster.RetryJoinInterval }},
+	{"cluster.bootstrap_expect",
+		"servers that bootstrap the cluster together (1: alone, 0: only join)",
+		func(c *Config) any { return &c.Cluster.BootstrapExpect }},
+	{"cluster.gossip_key", "base64 gossip encryption key of 16, 24 or 32 bytes",
+		func(c *Config) any { return &c.Cluster.GossipKey }},
+	{"cluster.tls.ca_file", "PEM cluster CA certificate for mutual TLS between nodes",
+		func(c *Config) any { return &c.Cluster.TLS.CAFile }},
+	{"cluster.tls.cert_file", "PEM certificate chain of this node for cluster TLS",
+		func(c *Config) any { return &c.Cluster.TLS.CertFile }},
+	{"cluster.tls.key_file", "PEM private key of cluster.tls.cert_file",
+		func(c *Config) any { return &c.Cluster.TLS.KeyFile }},
+	{"cluster.server_stabilization_time", "time a new server stays healthy before it votes",
+		func(c *Config) any { return &c.Cluster.ServerStabilizationTime }},
+	{"cluster.dead_server_grace", "time an unreachable server stays in the Raft configuration",
+		func(c *Config) any { return &c.Cluster.DeadServerGrace }},
+	{"cluster.min_quorum", "fewest voters dead-server removal leaves (0: derived)",
+		func(c *Config) any { return &c.Cluster.MinQuorum }},
+	{"cluster.reconcile_interval", "interval between gossip and Raft membership checks",
+		func(c *Config) any { return &c.Cluster.ReconcileInterval }},
 	{"raft.snapshot_retain", "Raft snapshots kept on disk",
 		func(c *Config) any { return &c.Raft.SnapshotRetain }},
 	{"raft.snapshot_threshold", "log entries between Raft snapshots",
@@ -129,6 +166,8 @@ func AddFlags(fs *pflag.FlagSet) {
 		switch ptr := s.field(defaults).(type) {
 		case *string:
 			fs.String(name, *ptr, s.usage)
+		case *[]string:
+			fs.StringSlice(name, *ptr, s.usage)
 		case *int:
 			fs.Int(name, *ptr, s.usage)
 		case *uint64:

@@ -3,7 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -55,7 +57,7 @@ func Load(opts LoadOptions) (*Config, error) {
 	}
 
 	cfg := Default()
-	var errs []error
+	errs := []error{checkRenamedEnv()}
 	for _, s := range settings {
 		if v.IsSet(s.key) {
 			errs = append(errs, decodeValue(s.key, v.Get(s.key), s.field(cfg)))
@@ -75,6 +77,21 @@ func Load(opts LoadOptions) (*Config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// checkRenamedEnv rejects a set environment variable of a renamed key. Load no
+// longer reads it, and ignoring it would silently drop a setting on upgrade.
+func checkRenamedEnv() error {
+	var errs []error
+	for _, oldKey := range slices.Sorted(maps.Keys(renamedKeys)) {
+		oldName, newKey := EnvName(oldKey), renamedKeys[oldKey]
+		if _, ok := os.LookupEnv(oldName); ok {
+			errs = append(errs, fmt.Errorf("config: environment variable %s is no longer "+
+				"read: %s was renamed to %s, so set %s instead",
+				oldName, oldKey, newKey, EnvName(newKey)))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // loadRelationships picks the static relationships from the highest source

@@ -313,12 +313,12 @@ func TestLoadEmptyFile(t *testing.T) {
 
 func TestLoadNullAndEmptyValues(t *testing.T) {
 	clearEnv(t)
-	content := minimalFile + "health:\n  address: \"\"\nraft:\n  bind_address:\n" +
+	content := minimalFile + "health:\n  address: \"\"\ncluster:\n  raft_address:\n" +
 		"bundle_endpoint:\n  path: null\n"
 	cfg, err := Load(LoadOptions{ConfigFile: writeFile(t, content)})
 	require.NoError(t, err)
 	require.Equal(t, "", cfg.Health.Address)
-	require.Equal(t, DefaultRaftBindAddress, cfg.Raft.BindAddress)
+	require.Equal(t, DefaultClusterRaftAddress, cfg.Cluster.RaftAddress)
 	require.Equal(t, DefaultEndpointPath, cfg.BundleEndpoint.Path)
 }
 

@@ -32,6 +32,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateAuthority()...)
 	errs = append(errs, c.validateFederation()...)
 	errs = append(errs, c.validateRelationships()...)
+	errs = append(errs, c.validateCluster()...)
 	errs = append(errs, c.validateRaft()...)
 	return errors.Join(errs...)
 }
@@ -117,19 +118,7 @@ func (c *Config) validateEndpointTLS() []error {
 
 func (c *Config) validateRaft() []error {
 	r := c.Raft
-	errs := []error{
-		checkHostPort("raft.bind_address", r.BindAddress, false),
-		checkHostPort("raft.advertise_address", r.AdvertiseAddress, true),
-	}
-	if r.AdvertiseAddress == "" && isUnspecifiedHost(r.BindAddress) {
-		errs = append(errs, missing("raft.advertise_address", fmt.Sprintf(
-			"raft.bind_address %q is not an address other nodes can dial; "+
-				"set the address they should use", r.BindAddress)))
-	}
-	if r.AdvertiseAddress != "" && isUnspecifiedHost(r.AdvertiseAddress) {
-		errs = append(errs, invalid("raft.advertise_address", r.AdvertiseAddress,
-			"use an address other nodes can dial, not an unspecified or empty host"))
-	}
+	var errs []error
 	if r.SnapshotRetain < 1 {
 		errs = append(errs, invalid("raft.snapshot_retain", r.SnapshotRetain,
 			"use at least 1"))
@@ -252,5 +241,6 @@ func onlyWith(key, value, otherKey, otherValue string) error {
 }
 
 func invalidWrap(key string, value any, err error, hint string) error {
-	return fmt.Errorf("config: %s: invalid value %s: %w; %s", key, formatValue(value), err, hint)
+	return fmt.Errorf("config: %s: invalid value %s: %w; %s",
+		key, formatKeyValue(key, value), err, hint)
 }

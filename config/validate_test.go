@@ -27,8 +27,10 @@ func TestValidateAcceptsValidConfigs(t *testing.T) {
 			c.Authority.EndpointKeyFile = "/etc/bundlex/svid.key"
 		}},
 		{"wildcard bind with advertise", func(c *Config) {
-			c.Raft.BindAddress = "0.0.0.0:8300"
-			c.Raft.AdvertiseAddress = "192.0.2.10:8300"
+			c.Cluster.RaftAddress = "0.0.0.0:8300"
+			c.Cluster.RaftAdvertiseAddress = "192.0.2.10:8300"
+			c.Cluster.GossipAddress = "0.0.0.0:8301"
+			c.Cluster.GossipAdvertiseAddress = "192.0.2.10:8301"
 		}},
 		{"explicit publish lead", func(c *Config) { c.Authority.PublishLead = 15 * time.Minute }},
 		{"trust domain of 255 bytes", func(c *Config) {
@@ -332,17 +334,6 @@ var federationValidationCases = []validationCase{
 }
 
 var raftValidationCases = []validationCase{
-	{"raft bind missing", func(c *Config) { c.Raft.BindAddress = "" },
-		"config: raft.bind_address: missing value: set host:port, such as 127.0.0.1:8443"},
-	{"raft wildcard bind alone", func(c *Config) { c.Raft.BindAddress = "0.0.0.0:8300" },
-		`config: raft.advertise_address: missing value: raft.bind_address "0.0.0.0:8300" is ` +
-			"not an address other nodes can dial; set the address they should use"},
-	{"raft wildcard advertise", func(c *Config) { c.Raft.AdvertiseAddress = "[::]:8300" },
-		`config: raft.advertise_address: invalid value "[::]:8300": ` +
-			"use an address other nodes can dial, not an unspecified or empty host"},
-	{"raft advertise without port", func(c *Config) { c.Raft.AdvertiseAddress = "node-1" },
-		`config: raft.advertise_address: invalid value "node-1": ` +
-			"use host:port, such as 127.0.0.1:8443"},
 	{"raft retain zero", func(c *Config) { c.Raft.SnapshotRetain = 0 },
 		"config: raft.snapshot_retain: invalid value 0: use at least 1"},
 	{"raft threshold zero", func(c *Config) { c.Raft.SnapshotThreshold = 0 },

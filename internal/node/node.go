@@ -188,7 +188,7 @@ func (n *Node) openStore() error {
 	store, err := raft.Open(raft.Config{
 		NodeID:            n.cfg.NodeName,
 		DataDir:           n.cfg.DataDir,
-		BindAddr:          n.cfg.Raft.BindAddress,
+		BindAddr:          n.cfg.Cluster.RaftAddress,
 		AdvertiseAddr:     n.cfg.RaftAdvertiseAddress(),
 		Bootstrap:         true,
 		Logger:            telemetry.HCLogger(n.log, "raft"),
