@@ -75,11 +75,33 @@ type bxNode struct {
 	exited       chan struct{}
 }
 
-// nodeOptions are the settings a test varies; extraYAML is appended verbatim.
+// nodeOptions are the settings a test varies; extraYAML is appended verbatim
+// after the federation section, so it can add federation keys (indented by two
+// spaces) or new top-level sections.
 type nodeOptions struct {
 	trustDomain string
 	refreshHint time.Duration
 	extraYAML   string
+	// profile sets bundle_endpoint.profile; empty keeps the default, https_spiffe.
+	// certFile and keyFile are the https_web certificate and key files.
+	profile  string
+	certFile string
+	keyFile  string
+}
+
+// endpointYAML returns the bundle_endpoint keys for the profile options.
+func (o nodeOptions) endpointYAML() string {
+	var b strings.Builder
+	if o.profile != "" {
+		fmt.Fprintf(&b, "  profile: %s\n", o.profile)
+	}
+	if o.certFile != "" {
+		fmt.Fprintf(&b, "  cert_file: %s\n", o.certFile)
+	}
+	if o.keyFile != "" {
+		fmt.Fprintf(&b, "  key_file: %s\n", o.keyFile)
+	}
+	return b.String()
 }
 
 // startNode writes a configuration for a single-node cluster and starts it.
@@ -112,14 +134,15 @@ log_level: debug
 bundle_endpoint:
   address: %s
   refresh_hint: %s
-health:
+%shealth:
   address: %s
-raft:
-  bind_address: %s
+cluster:
+  raft_address: %s
+  gossip_address: %s
 federation:
   min_refresh: 1s
 %s`, opts.trustDomain, n.name, filepath.Join(dir, "data"), n.endpointAddr, hint,
-		n.healthAddr, freeAddr(t), opts.extraYAML)
+		opts.endpointYAML(), n.healthAddr, freeAddr(t), freeAddr(t), opts.extraYAML)
 	require.NoError(t, os.WriteFile(n.configPath, []byte(cfg), 0o600))
 	n.start()
 	t.Cleanup(n.stop)
