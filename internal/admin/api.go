@@ -18,6 +18,12 @@
 //	POST   /v1/authority/rotate                prepare new signing keys now
 //	POST   /v1/svid/x509                       mint an X509-SVID (MintX509SVIDRequest)
 //	POST   /v1/svid/jwt                        mint a JWT-SVID (MintJWTSVIDRequest)
+//	GET    /v1/cluster/members                 gossip members with their Raft suffrage
+//	GET    /v1/cluster/raft                    this node's view of the Raft cluster
+//	POST   /v1/cluster/leave                   this node leaves the cluster gracefully
+//	POST   /v1/cluster/remove                  remove a server (RemoveServerRequest)
+//	GET    /v1/snapshot                        a snapshot file (SnapshotMeta line + data)
+//	PUT    /v1/snapshot                        restore a snapshot file on the cluster
 //
 // Errors are ErrorResponse bodies with a stable code and a sentence.
 package admin
@@ -185,4 +191,60 @@ type JWTSVID struct {
 	SPIFFEID  string    `json:"spiffe_id"`
 	Token     string    `json:"token"`
 	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// ClusterMember is one server as gossip and the Raft configuration describe it.
+type ClusterMember struct {
+	Name       string `json:"name"`
+	GossipAddr string `json:"gossip_addr"`
+	// Status is the gossip status: alive, leaving, left, dead or unknown.
+	Status   string `json:"status"`
+	RaftAddr string `json:"raft_addr"`
+	// Suffrage is voter, nonvoter or staging in the Raft configuration, empty
+	// when the member is not in it.
+	Suffrage  string `json:"suffrage"`
+	LastIndex uint64 `json:"last_index"`
+}
+
+// RaftServer is one server of the Raft configuration.
+type RaftServer struct {
+	ID       string `json:"id"`
+	Address  string `json:"address"`
+	Suffrage string `json:"suffrage"`
+	Leader   bool   `json:"leader"`
+}
+
+// RaftStatus is this node's view of the Raft cluster.
+type RaftStatus struct {
+	Node         string       `json:"node"`
+	State        string       `json:"state"`
+	LeaderID     string       `json:"leader_id"`
+	LeaderAddr   string       `json:"leader_addr"`
+	Term         uint64       `json:"term"`
+	LastIndex    uint64       `json:"last_index"`
+	CommitIndex  uint64       `json:"commit_index"`
+	AppliedIndex uint64       `json:"applied_index"`
+	LastContact  time.Time    `json:"last_contact"`
+	Servers      []RaftServer `json:"servers"`
+}
+
+// RemoveServerRequest removes a server from the Raft configuration.
+type RemoveServerRequest struct {
+	Node string `json:"node"`
+}
+
+// SnapshotMeta describes a snapshot file: the first line of the file, followed
+// by Size bytes of snapshot data whose SHA-256 is SHA256 (hex).
+type SnapshotMeta struct {
+	Version int    `json:"version"`
+	ID      string `json:"id"`
+	Index   uint64 `json:"index"`
+	Term    uint64 `json:"term"`
+	Size    int64  `json:"size"`
+	SHA256  string `json:"sha256"`
+	// Configuration is the Raft configuration in the snapshot, JSON encoded by
+	// hashicorp/raft.
+	Configuration json.RawMessage `json:"configuration"`
+	// ConfigurationIndex is the log index of Configuration.
+	ConfigurationIndex uint64 `json:"configuration_index"`
 }

@@ -37,6 +37,14 @@ type Backend interface {
 	RotateAuthority(ctx context.Context) (Bundle, error)
 	MintX509SVID(ctx context.Context, req MintX509SVIDRequest) (X509SVID, error)
 	MintJWTSVID(ctx context.Context, req MintJWTSVIDRequest) (JWTSVID, error)
+	ClusterMembers(ctx context.Context) ([]ClusterMember, error)
+	ClusterRaft(ctx context.Context) (RaftStatus, error)
+	ClusterLeave(ctx context.Context) error
+	ClusterRemove(ctx context.Context, req RemoveServerRequest) error
+	// SnapshotSave writes a snapshot file to w.
+	SnapshotSave(ctx context.Context, w io.Writer) error
+	// SnapshotRestore restores the snapshot file read from r on the cluster.
+	SnapshotRestore(ctx context.Context, r io.Reader) error
 }
 
 // Server serves the admin API on a Unix socket.
@@ -45,15 +53,30 @@ type Server struct {
 	backend Backend
 	log     *slog.Logger
 	srv     *http.Server
+	handler http.Handler
 	ln      net.Listener
 }
 
-// NewServer returns a server for the socket at path.
-func NewServer(path string, backend Backend, logger *slog.Logger) *Server {
+// Middleware wraps the admin routes, for example to forward a follower's writes
+// to the Raft leader.
+type Middleware func(http.Handler) http.Handler
+
+// NewServer returns a server for the socket at path. Each middleware wraps the
+// routes, the first one outermost.
+func NewServer(path string, backend Backend, logger *slog.Logger, middleware ...Middleware) *Server {
 	s := &Server{path: path, backend: backend, log: logger}
-	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	handler := s.routes()
+	for i := len(middleware) - 1; i >= 0; i-- {
+		handler = middleware[i](handler)
+	}
+	s.handler = handler
+	s.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	return s
 }
+
+// Handler returns the admin routes with their middleware, to serve them on other
+// listeners too (a leader answers the requests its followers forward).
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Start creates the socket with mode 0600, so that only the node's user can
 // administer it, and serves in the background. A stale socket file left by a
@@ -150,6 +173,7 @@ func (s *Server) routes() http.Handler {
 		}
 		return b.MintJWTSVID(r.Context(), req)
 	}))
+	s.clusterRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, ErrorResponse{Code: CodeNotFound,
 			Message: fmt.Sprintf("no admin route %s %s", r.Method, r.URL.Path)})
@@ -193,17 +217,7 @@ func (s *Server) handle(fn func(r *http.Request) (any, error)) http.HandlerFunc 
 	return func(w http.ResponseWriter, r *http.Request) {
 		result, err := fn(r)
 		if err != nil {
-			var apiErr *APIError
-			if !errors.As(err, &apiErr) {
-				apiErr = &APIError{Status: http.StatusInternalServerError, Code: CodeInternal,
-					Message: err.Error()}
-			}
-			if apiErr.Status == 0 {
-				apiErr.Status = StatusForCode(apiErr.Code)
-			}
-			s.log.Warn("admin request failed", "method", r.Method, "path", r.URL.Path,
-				"code", apiErr.Code, "error", apiErr.Message)
-			writeJSON(w, apiErr.Status, ErrorResponse{Code: apiErr.Code, Message: apiErr.Message})
+			s.fail(w, r, err)
 			return
 		}
 		if result == nil {

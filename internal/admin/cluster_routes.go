@@ -1,0 +1,69 @@
+package admin
+
+import (
+	"errors"
+	"net/http"
+)
+
+// MaxSnapshotSize bounds a snapshot file sent for restore, in bytes.
+const MaxSnapshotSize = 1 << 30
+
+func (s *Server) clusterRoutes(mux *http.ServeMux) {
+	b := s.backend
+	mux.HandleFunc("GET /v1/cluster/members", s.handle(func(r *http.Request) (any, error) {
+		return b.ClusterMembers(r.Context())
+	}))
+	mux.HandleFunc("GET /v1/cluster/raft", s.handle(func(r *http.Request) (any, error) {
+		return b.ClusterRaft(r.Context())
+	}))
+	mux.HandleFunc("POST /v1/cluster/leave", s.handle(func(r *http.Request) (any, error) {
+		return nil, b.ClusterLeave(r.Context())
+	}))
+	mux.HandleFunc("POST /v1/cluster/remove", s.handle(func(r *http.Request) (any, error) {
+		var req RemoveServerRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return nil, b.ClusterRemove(r.Context(), req)
+	}))
+	mux.HandleFunc("GET /v1/snapshot", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		if err := b.SnapshotSave(r.Context(), &lazyWriter{w: w}); err != nil {
+			s.fail(w, r, err)
+		}
+	})
+	mux.HandleFunc("PUT /v1/snapshot", s.handle(func(r *http.Request) (any, error) {
+		body := http.MaxBytesReader(nil, r.Body, MaxSnapshotSize)
+		return nil, b.SnapshotRestore(r.Context(), body)
+	}))
+}
+
+// lazyWriter sends the 200 status only with the first byte, so that an error
+// before any data can still answer with an error status.
+type lazyWriter struct {
+	w       http.ResponseWriter
+	written bool
+}
+
+func (l *lazyWriter) Write(p []byte) (int, error) {
+	if !l.written {
+		l.written = true
+		l.w.WriteHeader(http.StatusOK)
+	}
+	return l.w.Write(p)
+}
+
+// fail answers err as an ErrorResponse.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) {
+		apiErr = &APIError{Status: http.StatusInternalServerError, Code: CodeInternal,
+			Message: err.Error()}
+	}
+	if apiErr.Status == 0 {
+		apiErr.Status = StatusForCode(apiErr.Code)
+	}
+	s.log.Warn("admin request failed", "method", r.Method, "path", r.URL.Path,
+		"code", apiErr.Code, "error", apiErr.Message)
+	writeJSON(w, apiErr.Status, ErrorResponse{Code: apiErr.Code, Message: apiErr.Message})
+}
