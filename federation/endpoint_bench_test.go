@@ -118,8 +118,8 @@ func newBenchBundle(b *testing.B, keys int) (*spiffebundle.Bundle, []byte) {
 	return bundle, doc
 }
 
-// newRawBundleHandler writes doc with the same headers as Handler and no other work
-// than the If-None-Match comparison.
+// newRawBundleHandler returns a handler that writes doc with the same headers as
+// Handler and does no other work than the If-None-Match comparison.
 func newRawBundleHandler(doc []byte, etag string) http.Handler {
 	contentLength := strconv.Itoa(len(doc))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
