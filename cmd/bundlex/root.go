@@ -117,6 +117,8 @@ func newRootCommand() *cobra.Command {
 		newAuthorityCommand(g),
 		newX509Command(g),
 		newJWTCommand(g),
+		newClusterCommand(g),
+		newSnapshotCommand(g),
 		newHealthcheckCommand(g),
 		newVersionCommand(g),
 	)

@@ -87,7 +87,7 @@ func (b *backend) SetBundle(ctx context.Context, name string, req admin.SetBundl
 	if err != nil {
 		return admin.Bundle{}, err
 	}
-	if err := b.n.store.Apply(ctx, raft.PutFederatedBundle{Record: rec, Override: true}); err != nil {
+	if err := b.n.apply(ctx, raft.PutFederatedBundle{Record: rec, Override: true}); err != nil {
 		return admin.Bundle{}, storeError(err)
 	}
 	b.n.log.Info("federated bundle set by operator", "trust_domain", td.Name(),
@@ -105,7 +105,7 @@ func (b *backend) DeleteBundle(ctx context.Context, name string) error {
 			"relationship; delete the relationship instead (federation delete --trust-domain %s)",
 			td.Name(), td.Name())
 	}
-	if err := b.n.store.Apply(ctx, raft.DeleteFederatedBundle{TrustDomain: td.Name()}); err != nil {
+	if err := b.n.apply(ctx, raft.DeleteFederatedBundle{TrustDomain: td.Name()}); err != nil {
 		return storeError(err)
 	}
 	b.n.log.Info("federated bundle deleted by operator", "trust_domain", td.Name())

@@ -55,7 +55,7 @@ func (b *backend) UpdateRelationship(ctx context.Context, name string,
 		return admin.Relationship{}, err
 	}
 	in.rel.CreatedAt, in.rel.UpdatedAt = stored.CreatedAt, b.n.now().UTC()
-	if err := b.n.store.Apply(ctx, raft.UpdateRelationship{Relationship: in.rel}); err != nil {
+	if err := b.n.apply(ctx, raft.UpdateRelationship{Relationship: in.rel}); err != nil {
 		return admin.Relationship{}, storeError(err)
 	}
 	if in.bootstrap != nil {
@@ -64,7 +64,7 @@ func (b *backend) UpdateRelationship(ctx context.Context, name string,
 			return admin.Relationship{}, err
 		}
 		cmd := raft.PutFederatedBundle{Record: rec, Override: true}
-		if err := b.n.store.Apply(ctx, cmd); err != nil {
+		if err := b.n.apply(ctx, cmd); err != nil {
 			return admin.Relationship{}, storeError(err)
 		}
 	}
@@ -116,7 +116,7 @@ func (b *backend) DeleteRelationship(ctx context.Context, name string) error {
 		return invalidArg("the relationship with %s is defined in the configuration file; "+
 			"remove it there", rel.TrustDomain)
 	}
-	if err := b.n.store.Apply(ctx, raft.DeleteRelationship{TrustDomain: rel.TrustDomain}); err != nil {
+	if err := b.n.apply(ctx, raft.DeleteRelationship{TrustDomain: rel.TrustDomain}); err != nil {
 		return storeError(err)
 	}
 	b.n.poller.Wake()

@@ -1,8 +1,12 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"time"
+
+	"github.com/bundlex/bundlex/bundle"
 )
 
 // retryDelay is the pause before a failed background step runs again.
@@ -70,7 +74,8 @@ func (n *Node) startLeading(ctx context.Context) context.CancelFunc {
 	return cancel
 }
 
-// lead runs the leader's duties until ctx ends.
+// lead runs the leader's duties until ctx ends: static relationships, the local
+// bundle and peer polling.
 func (n *Node) lead(ctx context.Context) {
 	for ctx.Err() == nil {
 		err := n.syncStaticRelationships(ctx)
@@ -85,13 +90,45 @@ func (n *Node) lead(ctx context.Context) {
 			return
 		}
 	}
-	n.poller.Run(ctx)
+	n.goRun(func() { n.poller.Run(ctx) })
+	if n.builtin != nil {
+		n.keepLocalComposed(ctx)
+	}
 }
 
-// publishCurrent publishes the authority's current keys.
+// keepLocalComposed republishes the local bundle whenever a node's keys change or
+// a departed node's keys reach their retirement time.
+func (n *Node) keepLocalComposed(ctx context.Context) {
+	changes, cancel := n.store.Subscribe()
+	defer cancel()
+	for {
+		if err := n.composeLocal(ctx); err != nil && ctx.Err() == nil {
+			n.log.Error("publish local bundle failed", "error", err)
+		}
+		wait := time.Hour
+		if next := n.nextRetirement(); !next.IsZero() {
+			wait = min(wait, max(time.Until(next), 0)+time.Second)
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-changes:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// publishCurrent publishes the authority's current keys: for the built-in
+// authority this node's keys, then the union of all nodes' keys.
 func (n *Node) publishCurrent(ctx context.Context) error {
 	if n.builtin != nil {
-		return n.publishLocal(ctx, n.builtinKeys())
+		if err := n.publishOwnKeys(ctx); err != nil {
+			return err
+		}
+		return n.composeLocal(ctx)
 	}
 	data, err := n.file.Read()
 	if err != nil {
@@ -116,15 +153,13 @@ func (n *Node) runAuthority(ctx context.Context) {
 		if err != nil {
 			n.log.Error("authority rotation step failed", "error", err, "retry_in", retryDelay)
 		}
-		if changed && n.store.IsLeader() {
-			if err := n.publishLocal(ctx, n.builtinKeys()); err != nil {
-				n.log.Error("publish local bundle failed", "error", err)
+		if changed || !n.ownKeysPublished() {
+			if pubErr := n.publishOwnKeys(ctx); pubErr != nil {
+				n.log.Error("publish node keys failed", "error", pubErr, "retry_in", retryDelay)
+				err = errRetry
 			}
 		}
-		wait := time.Until(n.builtin.NextEvent())
-		if err != nil || wait > time.Hour {
-			wait = min(wait, time.Hour)
-		}
+		wait := min(time.Until(n.builtin.NextEvent()), time.Hour)
 		if err != nil {
 			wait = retryDelay
 		}
@@ -141,13 +176,34 @@ func (n *Node) runAuthority(ctx context.Context) {
 	}
 }
 
-// rotate prepares new keys now and publishes them.
+// errRetry makes the authority loop try again after retryDelay.
+var errRetry = errors.New("node: retry")
+
+// ownKeysPublished reports whether the store holds this node's current keys.
+func (n *Node) ownKeysPublished() bool {
+	doc, err := bundle.Marshal(n.builtinKeys())
+	if err != nil {
+		return false
+	}
+	for _, stored := range n.store.NodeKeys() {
+		if stored.Node == n.cfg.NodeName {
+			return bytes.Equal(stored.Document, doc)
+		}
+	}
+	return false
+}
+
+// rotate prepares new keys now, publishes them and waits until the local bundle
+// carries them.
 func (n *Node) rotate(ctx context.Context) error {
 	if err := n.builtin.Rotate(); err != nil {
 		return err
 	}
 	n.log.Info("authority rotation forced by operator")
-	return n.publishLocal(ctx, n.builtinKeys())
+	if err := n.publishOwnKeys(ctx); err != nil {
+		return err
+	}
+	return n.waitForOwnKeys(ctx)
 }
 
 // followFile publishes the file authority's bundle each time the file changes.

@@ -27,10 +27,12 @@ func (n *Node) updateStoreMetrics() {
 	n.metrics.SetRaftAppliedIndex(n.store.AppliedIndex())
 }
 
-// countRequests counts bundle endpoint answers by status code.
+// countRequests counts bundle endpoint answers by status code and adds the
+// freshness headers: every node serves from its local copy of the state.
 func (n *Node) countRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		n.setFreshnessHeaders(w.Header())
 		next.ServeHTTP(rec, r)
 		n.metrics.CountEndpointRequest(rec.status)
 	})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"sync"
 	"time"
@@ -16,6 +17,8 @@ import (
 	"github.com/bundlex/bundlex/federation"
 	"github.com/bundlex/bundlex/internal/admin"
 	"github.com/bundlex/bundlex/internal/authority"
+	"github.com/bundlex/bundlex/internal/cluster"
+	"github.com/bundlex/bundlex/internal/forward"
 	"github.com/bundlex/bundlex/internal/telemetry"
 	"github.com/bundlex/bundlex/raft"
 )
@@ -45,7 +48,13 @@ type Node struct {
 	admin    *admin.Server
 	health   *telemetry.HealthServer
 
+	mux        *forward.Mux
+	forwarder  *forward.Client
+	forwardSrv *http.Server
+	cluster    *cluster.Manager
+
 	rotateCh chan chan error
+	runCtx   context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 }
@@ -99,7 +108,7 @@ func (n *Node) pollerConfig() federation.PollerConfig {
 // started is stopped again.
 func (n *Node) Start(ctx context.Context) (err error) {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	n.cancel = cancel
+	n.runCtx, n.cancel = runCtx, cancel
 	defer func() {
 		if err != nil {
 			n.Stop(context.Background())
@@ -114,9 +123,14 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.startEndpoint(runCtx); err != nil {
 		return err
 	}
-	n.admin = admin.NewServer(n.cfg.Admin.SocketPath, &backend{n: n}, n.log.With("component", "admin"))
+	n.admin = admin.NewServer(n.cfg.Admin.SocketPath, &backend{n: n},
+		n.log.With("component", "admin"), n.adminMiddleware)
 	if err := n.admin.Start(); err != nil {
 		n.admin = nil
+		return err
+	}
+	n.startForwarding()
+	if err := n.startCluster(); err != nil {
 		return err
 	}
 	if n.cfg.Health.Address != "" {
@@ -184,32 +198,19 @@ func (n *Node) openAuthority() error {
 // filePollInterval is how often the file authority checks its bundle file.
 const filePollInterval = time.Second
 
-func (n *Node) openStore() error {
-	store, err := raft.Open(raft.Config{
-		NodeID:            n.cfg.NodeName,
-		DataDir:           n.cfg.DataDir,
-		BindAddr:          n.cfg.Cluster.RaftAddress,
-		AdvertiseAddr:     n.cfg.RaftAdvertiseAddress(),
-		Bootstrap:         true,
-		Logger:            telemetry.HCLogger(n.log, "raft"),
-		ApplyTimeout:      n.cfg.Raft.ApplyTimeout,
-		SnapshotRetain:    n.cfg.Raft.SnapshotRetain,
-		SnapshotThreshold: n.cfg.Raft.SnapshotThreshold,
-	})
-	if err != nil {
-		return err
-	}
-	n.store = store
-	return nil
-}
-
 // Stop stops the loops, the listeners and the store, in reverse start order.
 func (n *Node) Stop(ctx context.Context) error {
 	if n.cancel != nil {
 		n.cancel()
 	}
-	n.wg.Wait()
 	var errs []error
+	if n.cluster != nil {
+		errs = append(errs, n.cluster.Shutdown())
+	}
+	if n.forwardSrv != nil {
+		errs = append(errs, n.forwardSrv.Shutdown(ctx))
+	}
+	n.wg.Wait()
 	if n.health != nil {
 		errs = append(errs, n.health.Shutdown(ctx))
 	}
@@ -221,6 +222,8 @@ func (n *Node) Stop(ctx context.Context) error {
 	}
 	if n.store != nil {
 		errs = append(errs, n.store.Close())
+	} else if n.mux != nil {
+		errs = append(errs, n.mux.Close())
 	}
 	n.log.Info("node stopped")
 	return errors.Join(errs...)

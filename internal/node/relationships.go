@@ -254,7 +254,7 @@ func (n *Node) createRelationship(ctx context.Context, in *relationshipInput) er
 		}
 		cmd.Bootstrap = &rec
 	}
-	if err := n.store.Apply(ctx, cmd); err != nil {
+	if err := n.apply(ctx, cmd); err != nil {
 		return err
 	}
 	n.poller.Wake()

@@ -1,0 +1,135 @@
+package node
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bundlex/bundlex/internal/admin"
+)
+
+// Response headers that tell a reader how fresh a node's local state is.
+const (
+	// HeaderIndex is the last Raft log index applied to the node's state.
+	HeaderIndex = "X-Bundlex-Index"
+	// HeaderLastContact is the time since the node last heard from the leader, in
+	// milliseconds; 0 on the leader.
+	HeaderLastContact = "X-Bundlex-Last-Contact"
+	// HeaderKnownLeader is "true" when the node knows a leader.
+	HeaderKnownLeader = "X-Bundlex-Known-Leader"
+	// headerForwarded marks a request a follower forwarded, so that the receiver
+	// never forwards it again.
+	headerForwarded = "X-Bundlex-Forwarded"
+)
+
+// maxForwardBody bounds a forwarded admin request body, in bytes.
+const maxForwardBody = admin.MaxRequestBody
+
+// setFreshnessHeaders adds the Raft index and leader contact of the local state.
+func (n *Node) setFreshnessHeaders(h http.Header) {
+	h.Set(HeaderIndex, strconv.FormatUint(n.store.AppliedIndex(), 10))
+	contact := int64(0)
+	if !n.store.IsLeader() {
+		if last := n.store.LastContact(); !last.IsZero() {
+			contact = time.Since(last).Milliseconds()
+		}
+	}
+	h.Set(HeaderLastContact, strconv.FormatInt(contact, 10))
+	h.Set(HeaderKnownLeader, strconv.FormatBool(n.leaderID() != ""))
+}
+
+// isNodeLocal reports whether a route acts on the receiving node itself: its own
+// authority keys or its status. Such requests are never forwarded.
+func isNodeLocal(r *http.Request) bool {
+	p := r.URL.Path
+	return p == "/v1/authority/rotate" || p == "/v1/status" || p == "/v1/cluster/leave" ||
+		strings.HasPrefix(p, "/v1/svid/")
+}
+
+// adminMiddleware forwards writes and consistent reads to the leader when this
+// node is a follower, confirms leadership for consistent reads on the leader,
+// and adds the freshness headers to every answer.
+func (n *Node) adminMiddleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		write := r.Method != http.MethodGet && r.Method != http.MethodHead
+		consistent := r.URL.Query().Get("consistent") == "true"
+		// A snapshot is taken on the leader, so that it contains every committed write.
+		snapshot := r.URL.Path == "/v1/snapshot"
+		needsLeader := (write && !isNodeLocal(r)) || consistent || snapshot
+		forwarded := r.Header.Get(headerForwarded) != ""
+		if needsLeader && !n.store.IsLeader() {
+			if forwarded {
+				writeAdminError(w, admin.Errorf(admin.CodeNotLeader, "node %s lost leadership "+
+					"while a request was forwarded to it; retry", n.cfg.NodeName))
+				return
+			}
+			n.proxyToLeader(w, r)
+			return
+		}
+		if consistent {
+			if err := n.confirmLeadership(); err != nil {
+				writeAdminError(w, admin.Errorf(admin.CodeNotLeader, "consistent read failed: "+
+					"node %s could not confirm it is the leader: %v; retry", n.cfg.NodeName, err))
+				return
+			}
+		}
+		n.setFreshnessHeaders(w.Header())
+		next.ServeHTTP(w, r)
+	})
+}
+
+// confirmLeadership checks with a quorum that this node is still the leader and
+// waits until its state includes every committed entry.
+func (n *Node) confirmLeadership() error {
+	r := n.store.Raft()
+	if err := r.VerifyLeader().Error(); err != nil {
+		return err
+	}
+	return r.Barrier(n.cfg.Raft.ApplyTimeout).Error()
+}
+
+// proxyToLeader sends r to the leader over the Raft port and copies its answer.
+func (n *Node) proxyToLeader(w http.ResponseWriter, r *http.Request) {
+	addr, err := n.waitForLeaderAddr(r.Context())
+	if err != nil {
+		writeAdminError(w, admin.Errorf(admin.CodeNotLeader, "%v", err))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxForwardBody))
+	if err != nil {
+		writeAdminError(w, admin.Errorf(admin.CodeInvalidArgument, "read request body: %v", err))
+		return
+	}
+	out, err := http.NewRequestWithContext(r.Context(), r.Method, r.URL.String(),
+		bytes.NewReader(body))
+	if err != nil {
+		writeAdminError(w, admin.Errorf(admin.CodeInternal, "%v", err))
+		return
+	}
+	out.Header = r.Header.Clone()
+	out.Header.Set(headerForwarded, n.cfg.NodeName)
+	resp, err := n.forwarder.Do(addr, out)
+	if err != nil {
+		n.log.Warn("forward admin request to leader failed", "leader", addr, "path",
+			r.URL.Path, "error", err)
+		writeAdminError(w, admin.Errorf(admin.CodeUnavailable, "forward %s %s to the leader at "+
+			"%s failed: %v; retry", r.Method, r.URL.Path, addr, err))
+		return
+	}
+	defer resp.Body.Close()
+	for key, values := range resp.Header {
+		w.Header()[key] = values
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+}
+
+func writeAdminError(w http.ResponseWriter, err *admin.APIError) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(err.Status)
+	_ = json.NewEncoder(w).Encode(admin.ErrorResponse{Code: err.Code, Message: err.Message})
+}
