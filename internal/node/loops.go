@@ -78,7 +78,14 @@ func (n *Node) startLeading(ctx context.Context) context.CancelFunc {
 // bundle and peer polling.
 func (n *Node) lead(ctx context.Context) {
 	for ctx.Err() == nil {
-		err := n.syncStaticRelationships(ctx)
+		// hashicorp/raft applies the entries of earlier terms to the FSM only once
+		// the new leader commits an entry of its own term. Before that, the reads
+		// below miss stored relationships, so a static relationship removed from
+		// the file would never be deleted.
+		err := n.store.Raft().Barrier(n.cfg.Raft.ApplyTimeout).Error()
+		if err == nil {
+			err = n.syncStaticRelationships(ctx)
+		}
 		if err == nil {
 			err = n.publishCurrent(ctx)
 		}
