@@ -95,8 +95,11 @@ func (m *Mux) Close() error {
 // RaftLayer returns the stream layer to give hashicorp/raft's transport.
 func (m *Mux) RaftLayer() hraft.StreamLayer { return &raftLayer{m: m} }
 
-// ForwardListener returns the listener of the forwarding HTTP server.
-func (m *Mux) ForwardListener() net.Listener { return &forwardListener{m: m} }
+// ForwardListener returns the listener of the forwarding HTTP server. Closing it
+// stops its Accept; the Mux keeps serving Raft.
+func (m *Mux) ForwardListener() net.Listener {
+	return &forwardListener{m: m, closed: make(chan struct{})}
+}
 
 // DialForward opens a forwarding connection to the node at address.
 func (m *Mux) DialForward(address string, timeout time.Duration) (net.Conn, error) {
@@ -135,16 +138,25 @@ func (l *raftLayer) Dial(address hraft.ServerAddress, timeout time.Duration) (ne
 	return l.m.inner.Dial(address, timeout)
 }
 
-type forwardListener struct{ m *Mux }
+type forwardListener struct {
+	m         *Mux
+	closed    chan struct{}
+	closeOnce sync.Once
+}
 
 func (l *forwardListener) Accept() (net.Conn, error) {
 	select {
 	case conn := <-l.m.forwardConns:
 		return conn, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
 	case <-l.m.closed:
 		return nil, net.ErrClosed
 	}
 }
 
-func (l *forwardListener) Close() error   { return nil }
+func (l *forwardListener) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return nil
+}
 func (l *forwardListener) Addr() net.Addr { return l.m.inner.Addr() }
