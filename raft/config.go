@@ -49,6 +49,11 @@ type Config struct {
 	// transport down either way, because Raft's shutdown closes it. When Open
 	// fails, an injected transport stays open for the caller to close.
 	Transport hraft.Transport
+	// ServerAddressProvider, when set, returns the current address of a server by
+	// ID ahead of the address in the Raft configuration, so that servers whose
+	// addresses all changed can still reach each other and elect a leader. Only
+	// used when Transport is nil.
+	ServerAddressProvider hraft.ServerAddressProvider
 	// Logger receives the store's and hashicorp/raft's logs. Nil discards them.
 	Logger hclog.Logger
 

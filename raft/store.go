@@ -167,8 +167,13 @@ func newTCPTransport(cfg Config) (*hraft.NetworkTransport, error) {
 		}
 		advertise = addr
 	}
-	transport, err := hraft.NewTCPTransportWithLogger(cfg.BindAddr, advertise,
-		cfg.TransportMaxPool, cfg.TransportTimeout, cfg.Logger.Named("transport"))
+	transport, err := hraft.NewTCPTransportWithConfig(cfg.BindAddr, advertise,
+		&hraft.NetworkTransportConfig{
+			ServerAddressProvider: cfg.ServerAddressProvider,
+			MaxPool:               cfg.TransportMaxPool,
+			Timeout:               cfg.TransportTimeout,
+			Logger:                cfg.Logger.Named("transport"),
+		})
 	if err != nil {
 		return nil, fmt.Errorf("raft: listen for Raft traffic on %s (advertise %q): %w; "+
 			"use a free port, and set an advertise address when binding to all interfaces",

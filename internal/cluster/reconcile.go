@@ -1,0 +1,220 @@
+package cluster
+
+import (
+	"context"
+	"time"
+
+	hraft "github.com/hashicorp/raft"
+)
+
+// runLeadership runs the reconcile loop while this node is the Raft leader.
+func (m *Manager) runLeadership() {
+	leadership, cancel := m.store.SubscribeLeadership()
+	defer cancel()
+	var stopReconcile func()
+	defer func() {
+		if stopReconcile != nil {
+			stopReconcile()
+		}
+	}()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case leader, open := <-leadership:
+			if !open {
+				return
+			}
+			switch {
+			case leader && stopReconcile == nil:
+				stopReconcile = m.startReconcile()
+			case !leader && stopReconcile != nil:
+				m.log.Info("lost Raft leadership; stopping the reconcile loop")
+				stopReconcile()
+				stopReconcile = nil
+			}
+		}
+	}
+}
+
+// startReconcile starts a reconciler and returns the function that stops it and
+// waits for it to end.
+func (m *Manager) startReconcile() func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	r := &reconciler{
+		m:            m,
+		healthy:      map[string]healthRecord{},
+		missingSince: map[string]time.Time{},
+		refused:      map[string]bool{},
+	}
+	go func() {
+		defer close(done)
+		r.run(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// reconciler is the leader's state for one leadership term. A new leader starts
+// with empty maps, so it observes stability and absences anew.
+type reconciler struct {
+	m *Manager
+	// healthy records since when each non-voter has been alive and caught up.
+	healthy map[string]healthRecord
+	// missingSince records since when each server of the configuration has been
+	// unknown to gossip.
+	missingSince map[string]time.Time
+	// refused records the servers whose removal was rejected, to log it once.
+	refused map[string]bool
+}
+
+type healthRecord struct {
+	since    time.Time
+	raftAddr string
+}
+
+func (r *reconciler) run(ctx context.Context) {
+	m := r.m
+	m.log.Info("became Raft leader; starting the reconcile loop")
+	// The barrier waits until entries of earlier terms are applied, so that the
+	// configuration read next includes every committed change.
+	for {
+		err := m.store.Raft().Barrier(m.cfg.MembershipChangeTimeout).Error()
+		if err == nil {
+			break
+		}
+		m.log.Warn("Raft barrier failed; retrying before reconciling", "error", err)
+		if !r.sleep(ctx) {
+			return
+		}
+	}
+	for {
+		r.reconcile(ctx)
+		if !r.sleep(ctx) {
+			return
+		}
+	}
+}
+
+// sleep waits for the next reconcile round and returns false when the loop must
+// end.
+func (r *reconciler) sleep(ctx context.Context) bool {
+	timer := time.NewTimer(r.m.cfg.ReconcileInterval)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-r.m.stop:
+		return false
+	case <-timer.C:
+	case <-r.m.reconcileKick:
+	}
+	return true
+}
+
+// reconcile makes at most one membership change, then kicks itself, so that each
+// change is decided on the configuration that the previous one produced.
+func (r *reconciler) reconcile(ctx context.Context) {
+	m := r.m
+	if m.leaving.Load() {
+		m.stepDownForLeave(ctx)
+		return
+	}
+	future := m.store.Raft().GetConfiguration()
+	if err := future.Error(); err != nil {
+		m.log.Warn("cannot read the Raft configuration; retrying", "error", err)
+		return
+	}
+	servers := map[string]hraft.Server{}
+	for _, server := range future.Configuration().Servers {
+		servers[string(server.ID)] = server
+	}
+	now := time.Now()
+	known := map[string]bool{}
+	for _, member := range m.memberSnapshot() {
+		known[member.name] = true
+		server, inConfig := servers[member.name]
+		if r.reconcileMember(ctx, member, server, inConfig, servers, now) {
+			m.kick()
+			return
+		}
+	}
+	for id, server := range servers {
+		if known[id] || id == m.cfg.NodeName {
+			delete(r.missingSince, id)
+			continue
+		}
+		since, ok := r.missingSince[id]
+		if !ok {
+			r.missingSince[id] = now
+			continue
+		}
+		if r.removeFailed(ctx, id, server, servers, since, now, "missing from gossip") {
+			delete(r.missingSince, id)
+			m.kick()
+			return
+		}
+	}
+}
+
+// reconcileMember brings one member's Raft membership in line with its gossip
+// status and reports whether it changed the configuration.
+func (r *reconciler) reconcileMember(ctx context.Context, member memberEntry,
+	server hraft.Server, inConfig bool, servers map[string]hraft.Server,
+	now time.Time) bool {
+	self := member.name == r.m.cfg.NodeName
+	switch member.status {
+	case StatusAlive:
+		if member.metaErr != nil {
+			return false
+		}
+		switch {
+		case !inConfig:
+			return r.addNonvoter(ctx, member)
+		case string(server.Address) != member.meta.RaftAddr:
+			delete(r.healthy, member.name)
+			return r.updateAddress(ctx, member, server)
+		case server.Suffrage != hraft.Voter && !self:
+			return r.promoteWhenStable(ctx, member, now)
+		}
+	case StatusLeaving, StatusLeft:
+		if inConfig && !self {
+			return r.remove(ctx, member.name, server, "the server left gracefully")
+		}
+	case StatusDead:
+		if inConfig && !self {
+			return r.removeFailed(ctx, member.name, server, servers, member.since, now,
+				"dead in gossip")
+		}
+	}
+	return false
+}
+
+// removeFailed removes a server that has been dead or missing since a time,
+// once DeadServerGrace has passed and unless the removal would leave fewer than
+// MinQuorum voters.
+func (r *reconciler) removeFailed(ctx context.Context, name string, server hraft.Server,
+	servers map[string]hraft.Server, since, now time.Time, why string) bool {
+	m := r.m
+	if m.cfg.DisableDeadServerCleanup || now.Sub(since) < m.cfg.DeadServerGrace {
+		return false
+	}
+	voters := countVoters(servers)
+	if server.Suffrage == hraft.Voter && voters-1 < m.cfg.MinQuorum {
+		if !r.refused[name] {
+			m.log.Warn("refusing to remove a failed server: it would leave fewer voters "+
+				"than min_quorum; remove it by hand once it is gone for good",
+				"member", name, "raft_address", server.Address, "reason", why,
+				"failed_for_seconds", now.Sub(since).Seconds(), "voters", voters,
+				"min_quorum", m.cfg.MinQuorum)
+			r.refused[name] = true
+		}
+		return false
+	}
+	delete(r.refused, name)
+	return r.remove(ctx, name, server, why+" for longer than dead_server_grace",
+		"failed_for_seconds", now.Sub(since).Seconds())
+}
