@@ -189,8 +189,9 @@ func fetchDockerBundle(t *testing.T, c *container,
 }
 
 // The image has no system root certificates, so an https_web relationship
-// verifies its peer only with the relationship's ca_file.
-func TestDockerWebPeerNeedsCAFile(t *testing.T) {
+// verifies its peer only with its ca_file or with roots mounted into the
+// container.
+func TestDockerWebPeerNeedsRoots(t *testing.T) {
 	requireDocker(t)
 	buildImage(t)
 	network := newNetwork(t)
@@ -206,34 +207,42 @@ func TestDockerWebPeerNeedsCAFile(t *testing.T) {
 		"/etc/bundlex/web-key.pem": keyPEM,
 	})
 
-	withCA := runNode(t, network, "with-ca", dockerWebConsumerEnv(t, "with-ca.test", true),
+	withCAFile := runNode(t, network, "with-ca-file",
+		dockerWebConsumerEnv(t, "with-ca-file.test", true),
 		map[string][]byte{"/etc/bundlex/web-ca.pem": caPEM})
-	withoutCA := runNode(t, network, "without-ca",
-		dockerWebConsumerEnv(t, "without-ca.test", false), nil)
-	for _, c := range []*container{web, withCA, withoutCA} {
+	// Go reads this file first among the system roots on Linux, so the node
+	// behaves as with the host's /etc/ssl/certs mounted.
+	withRoots := runNode(t, network, "with-roots",
+		dockerWebConsumerEnv(t, "with-roots.test", false),
+		map[string][]byte{"/etc/ssl/certs/ca-certificates.crt": caPEM})
+	withoutRoots := runNode(t, network, "without-roots",
+		dockerWebConsumerEnv(t, "without-roots.test", false), nil)
+	for _, c := range []*container{web, withCAFile, withRoots, withoutRoots} {
 		c.WaitHealthy(dockerReadyTimeout)
 	}
 
 	webSeq, ok := containerLocalBundle(t, web, "web.test").SequenceNumber()
 	require.True(t, ok, "the local bundle has a spiffe_sequence")
-	waitFor(t, dockerReadyTimeout, "with-ca to fetch web.test", func() error {
-		rel := containerRelationship(t, withCA, "web.test")
-		if !rel.Status.HasBundle {
-			return fmt.Errorf("no bundle yet, last error %q", rel.Status.LastError)
-		}
-		return nil
-	})
-	rel := containerRelationship(t, withCA, "web.test")
-	require.Equal(t, webSeq, rel.Status.StoredSequence)
-	require.Empty(t, rel.Status.LastError)
+	for _, c := range []*container{withCAFile, withRoots} {
+		waitFor(t, dockerReadyTimeout, c.alias+" to fetch web.test", func() error {
+			rel := containerRelationship(t, c, "web.test")
+			if !rel.Status.HasBundle {
+				return fmt.Errorf("no bundle yet, last error %q", rel.Status.LastError)
+			}
+			return nil
+		})
+		rel := containerRelationship(t, c, "web.test")
+		require.Equal(t, webSeq, rel.Status.StoredSequence, c.alias)
+		require.Empty(t, rel.Status.LastError, c.alias)
+	}
 
-	waitFor(t, dockerReadyTimeout, "without-ca to record a failed fetch", func() error {
-		if containerRelationship(t, withoutCA, "web.test").Status.LastError == "" {
+	waitFor(t, dockerReadyTimeout, "without-roots to record a failed fetch", func() error {
+		if containerRelationship(t, withoutRoots, "web.test").Status.LastError == "" {
 			return fmt.Errorf("no fetch error recorded yet")
 		}
 		return nil
 	})
-	rel = containerRelationship(t, withoutCA, "web.test")
+	rel := containerRelationship(t, withoutRoots, "web.test")
 	require.False(t, rel.Status.HasBundle)
 	require.Contains(t, rel.Status.LastError, "certificate signed by unknown authority")
 }
