@@ -75,9 +75,9 @@ type bxNode struct {
 	exited       chan struct{}
 }
 
-// nodeOptions are the settings a test varies; extraYAML is appended verbatim
-// after the federation section, so it can add federation keys (indented by two
-// spaces) or new top-level sections.
+// nodeOptions are the settings a test varies. extraYAML is appended verbatim
+// after the federation section. It can add federation keys, indented by two
+// spaces, or new top-level sections.
 type nodeOptions struct {
 	trustDomain string
 	refreshHint time.Duration
