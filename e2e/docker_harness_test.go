@@ -5,11 +5,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,30 +25,26 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Settings of the Docker harness. Each docker command runs under a time limit, so
-// that a stuck engine fails the test instead of hanging it until go test's own
-// timeout.
+// Settings of the Docker harness. Every docker command has a time limit, so that
+// a stuck engine fails the test instead of hanging it until go test's timeout.
 const (
 	// dockerImageTag is the image that buildImage builds from the working tree.
 	dockerImageTag = "bundlex:e2e"
-	// dockerLabel marks every image, network and container the tests create, so
-	// that leftovers of a killed test run can be found with
-	// docker ps -a --filter label=bundlex-e2e=1.
+	// dockerLabel marks every image, network and container the tests create.
 	dockerLabel = "bundlex-e2e=1"
 	// dockerCommandTimeout limits one docker command other than a build.
 	dockerCommandTimeout = 2 * time.Minute
 	// dockerBuildTimeout limits `go build` and `docker build` each. A cold Go
 	// build cache compiles the whole module.
 	dockerBuildTimeout = 10 * time.Minute
-	// containerStopGrace is how long `docker stop` waits after SIGTERM before
-	// it sends SIGKILL.
+	// containerStopGrace is the wait of `docker stop` between SIGTERM and SIGKILL.
 	containerStopGrace = 10 * time.Second
-	// nodeConfigPath is the file the image's CMD reads. runNode writes one that
-	// sets nothing when the test passes none, so that the node takes every
-	// setting from its environment.
+	// nodeConfigPath is the file the image's CMD reads.
 	nodeConfigPath = "/etc/bundlex/bundlex.yaml"
-	// nodeUID is the numeric user of the image (USER in the Dockerfile). Files
-	// that runNode copies into a container belong to it.
+	// networkCreateAttempts bounds the retries of newNetwork when another
+	// process takes the subnet that Docker offered.
+	networkCreateAttempts = 5
+	// nodeUID is the numeric user of the image (USER in the Dockerfile).
 	nodeUID = 65532
 )
 
@@ -169,33 +166,84 @@ func buildImageOnce(t *testing.T) error {
 }
 
 // dockerNetwork is a private bridge network created with --internal, so its
-// containers reach each other and the host but nothing outside.
+// containers reach each other and the host but nothing outside. Each node has
+// a fixed address, because a cluster node's configuration names its own IP
+// address (cluster.gossip_advertise_address) before the container starts.
 type dockerNetwork struct {
-	name string
+	name   string
+	subnet netip.Prefix
+	mu     sync.Mutex
+	ips    map[string]netip.Addr
+	last   netip.Addr
 }
 
 // newNetwork creates a network with a unique name and removes it at cleanup,
 // after the containers on it, because cleanups run last-in first-out.
 func newNetwork(t *testing.T) *dockerNetwork {
 	t.Helper()
-	n := &dockerNetwork{name: "bundlex-e2e-" + randomSuffix(t)}
-	mustDocker(t, "network", "create", "--driver", "bridge", "--internal",
-		"--label", dockerLabel, n.name)
+	suffix := strings.ToLower(rand.Text()[:8])
+	n := &dockerNetwork{name: "bundlex-e2e-" + suffix, ips: map[string]netip.Addr{}}
+	var err error
+	for range networkCreateAttempts {
+		if err = n.create(); err == nil {
+			break
+		}
+	}
+	require.NoError(t, err)
 	t.Cleanup(func() {
 		if _, _, err := runDocker(dockerCommandTimeout, nil, "network", "rm",
 			n.name); err != nil {
 			t.Errorf("remove network %s: %v", n.name, err)
 		}
 	})
+	// Docker gives the first address to the host's end of the bridge.
+	n.last = n.subnet.Addr().Next()
 	return n
 }
 
-func randomSuffix(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 4)
-	_, err := rand.Read(b)
-	require.NoError(t, err)
-	return hex.EncodeToString(b)
+// create lets Docker choose a free subnet, then creates the network again
+// with that subnet given explicitly, because --ip requires a subnet that the
+// user configured. Another process can take the subnet in between, so the
+// caller retries.
+func (n *dockerNetwork) create() error {
+	_, _, err := runDocker(dockerCommandTimeout, nil, "network", "create", "--driver",
+		"bridge", "--internal", "--label", dockerLabel, n.name)
+	if err != nil {
+		return err
+	}
+	subnet, _, inspectErr := runDocker(dockerCommandTimeout, nil, "network", "inspect",
+		"--format", "{{(index .IPAM.Config 0).Subnet}}", n.name)
+	_, _, err = runDocker(dockerCommandTimeout, nil, "network", "rm", n.name)
+	if err = errors.Join(inspectErr, err); err != nil {
+		return err
+	}
+	n.subnet, err = netip.ParsePrefix(strings.TrimSpace(subnet))
+	if err != nil || !n.subnet.Addr().Is4() {
+		return fmt.Errorf("network %s: docker network inspect returned %q, not an "+
+			"IPv4 subnet (%v); the harness needs IPv4 bridge networks", n.name, subnet, err)
+	}
+	_, _, err = runDocker(dockerCommandTimeout, nil, "network", "create", "--driver",
+		"bridge", "--internal", "--subnet", n.subnet.String(), "--label", dockerLabel, n.name)
+	return err
+}
+
+// IPFor returns the fixed IPv4 address of the node named name on this
+// network, allocating the next free one on first use. runNode assigns it, so
+// a test can write it into the configuration of that node and of its peers
+// before starting them.
+func (n *dockerNetwork) IPFor(name string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if ip, ok := n.ips[name]; ok {
+		return ip.String()
+	}
+	n.last = n.last.Next()
+	if !n.subnet.Contains(n.last) {
+		panic(fmt.Sprintf("network %s: subnet %s has no address left for node %s",
+			n.name, n.subnet, name))
+	}
+	n.ips[name] = n.last
+	return n.last.String()
 }
 
 // container is one bundlex node running from the test image.
@@ -219,7 +267,8 @@ func runNode(t *testing.T, network *dockerNetwork, name string, env map[string]s
 	t.Helper()
 	c := &container{t: t, network: network, alias: name, name: network.name + "-" + name}
 	args := []string{"create", "--name", c.name, "--label", dockerLabel,
-		"--network", network.name, "--network-alias", name, "--hostname", name}
+		"--network", network.name, "--network-alias", name, "--ip", network.IPFor(name),
+		"--hostname", name}
 	for _, key := range slices.Sorted(maps.Keys(env)) {
 		args = append(args, "--env", key+"="+env[key])
 	}
@@ -273,16 +322,10 @@ func tarFiles(files map[string][]byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// IP returns the container's current address on its network. The address can
-// change across Stop and Start, so callers ask again after a restart.
+// IP returns the container's fixed address on its network, the same across
+// Stop, Start, Disconnect and Connect.
 func (c *container) IP() string {
-	c.t.Helper()
-	ip := mustDocker(c.t, "inspect", "--format",
-		`{{with index .NetworkSettings.Networks "`+c.network.name+`"}}{{.IPAddress}}{{end}}`,
-		c.name)
-	require.NotEmpty(c.t, ip, "container %s has no address on network %s; is it "+
-		"running and connected?", c.name, c.network.name)
-	return ip
+	return c.network.IPFor(c.alias)
 }
 
 // Kill sends SIGKILL, as a crash or an OOM kill would, and waits until the
@@ -315,10 +358,12 @@ func (c *container) Disconnect() {
 	mustDocker(c.t, "network", "disconnect", c.network.name, c.name)
 }
 
-// Connect attaches the container to its network again, under the same alias.
+// Connect attaches the container to its network again, with the same alias
+// and address.
 func (c *container) Connect() {
 	c.t.Helper()
-	mustDocker(c.t, "network", "connect", "--alias", c.alias, c.network.name, c.name)
+	mustDocker(c.t, "network", "connect", "--alias", c.alias, "--ip", c.IP(),
+		c.network.name, c.name)
 }
 
 // Exec runs the bundlex CLI inside the container, where its default socket is
