@@ -1,0 +1,174 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bundlex/bundlex/internal/admin"
+)
+
+// localCluster is a cluster of bundlex processes on loopback, with mutual TLS
+// between nodes and an encrypted gossip.
+type localCluster struct {
+	t     *testing.T
+	nodes []*bxNode
+}
+
+// startLocalCluster starts size nodes of trust domain td that bootstrap together.
+func startLocalCluster(t *testing.T, td string, size int, refreshHint time.Duration) *localCluster {
+	t.Helper()
+	certDir := t.TempDir()
+	runBundlex(t, "cluster", "tls", "create-ca", "--dir", certDir)
+	gossipKey := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef"))
+	gossip := make([]string, size)
+	for i := range gossip {
+		gossip[i] = freeAddr(t)
+	}
+	c := &localCluster{t: t}
+	for i := 0; i < size; i++ {
+		name := fmt.Sprintf("node-%d", i+1)
+		runBundlex(t, "cluster", "tls", "create-cert", "--dir", certDir, "--node", name,
+			"--ca", filepath.Join(certDir, "bundlex-cluster-ca.pem"),
+			"--ca-key", filepath.Join(certDir, "bundlex-cluster-ca-key.pem"))
+		clusterYAML := fmt.Sprintf(`  gossip_address: %s
+  bootstrap_expect: %d
+  join: [%s]
+  gossip_key: %s
+  server_stabilization_time: 1s
+  tls:
+    ca_file: %s
+    cert_file: %s
+    key_file: %s
+`, gossip[i], size, strings.Join(gossip, ", "), gossipKey,
+			filepath.Join(certDir, "bundlex-cluster-ca.pem"),
+			filepath.Join(certDir, name+".pem"), filepath.Join(certDir, name+"-key.pem"))
+		n := newNode(t, clusterNodeOptions{trustDomain: td, refreshHint: refreshHint, name: name,
+			clusterYAML: clusterYAML})
+		n.launch()
+		c.nodes = append(c.nodes, n)
+	}
+	for _, n := range c.nodes {
+		n.waitReady()
+	}
+	return c
+}
+
+// runBundlex runs the bundlex CLI without a node and fails the test on error.
+func runBundlex(t *testing.T, args ...string) string {
+	t.Helper()
+	n := &bxNode{t: t, socket: "unused.sock"}
+	return n.cli(args...)
+}
+
+// leader returns the node that is the Raft leader, waiting for one.
+func (c *localCluster) leader() *bxNode {
+	c.t.Helper()
+	var found *bxNode
+	waitFor(c.t, time.Minute, "a cluster leader", func() error {
+		for _, n := range c.nodes {
+			if n.cmd == nil {
+				continue
+			}
+			st, err := n.client().ClusterRaft(context.Background())
+			if err == nil && st.State == "Leader" {
+				found = n
+				return nil
+			}
+		}
+		return fmt.Errorf("no node is leader")
+	})
+	return found
+}
+
+// follower returns a running node that is not the leader.
+func (c *localCluster) follower() *bxNode {
+	leader := c.leader()
+	for _, n := range c.nodes {
+		if n != leader && n.cmd != nil {
+			return n
+		}
+	}
+	c.t.Fatal("no follower is running")
+	return nil
+}
+
+func TestLocalClusterWritesReadsAndKeys(t *testing.T) {
+	c := startLocalCluster(t, "org-c.test", 3, peerHint)
+	ctx := context.Background()
+	leader := c.leader()
+
+	// All three servers are voters in one Raft configuration.
+	waitFor(t, time.Minute, "three voters", func() error {
+		st, err := leader.client().ClusterRaft(ctx)
+		if err != nil {
+			return err
+		}
+		voters := 0
+		for _, s := range st.Servers {
+			if s.Suffrage == "voter" {
+				voters++
+			}
+		}
+		if voters != 3 {
+			return fmt.Errorf("%d voters", voters)
+		}
+		return nil
+	})
+	members := leader.cli("cluster", "members")
+	for _, n := range c.nodes {
+		require.Contains(t, members, n.name)
+	}
+
+	// A write on a follower is forwarded to the leader and visible on every node.
+	follower := c.follower()
+	bundlePath := follower.writeFile("peer.json", []byte(leader.cli("bundle", "show")))
+	_, stderr, err := follower.cliResult("bundle", "set", "--id", "org-x.test",
+		"--path", bundlePath)
+	require.NoError(t, err, stderr)
+	for _, n := range c.nodes {
+		waitFor(t, 30*time.Second, n.name+" to hold org-x.test", func() error {
+			_, err := n.client().Bundle(ctx, "org-x.test")
+			return err
+		})
+	}
+
+	// Every node's endpoint certificate verifies against the one local bundle,
+	// which holds the public keys of all three nodes.
+	local := localBundle(t, leader)
+	require.Equal(t, 3, local.X509Keys, "one CA per node")
+	require.Equal(t, 3, local.JWTKeys, "one JWT key per node")
+	td := spiffeid.RequireTrustDomainFromString("org-c.test")
+	parsed, err := spiffebundle.Parse(td, local.Document)
+	require.NoError(t, err)
+	for _, n := range c.nodes {
+		svid, err := n.client().MintX509SVID(ctx, admin.MintX509SVIDRequest{
+			SPIFFEID: "spiffe://org-c.test/" + n.name})
+		require.NoError(t, err)
+		_, _, err = x509svid.Verify(parseCertificates(t, svid.CertsPEM), parsed)
+		require.NoError(t, err, "SVID of %s", n.name)
+	}
+
+	// A rotation on a follower reaches the local bundle through the leader.
+	before := localBundle(t, follower).Sequence
+	rotated := follower.cli("authority", "rotate", "--output", "json")
+	require.Contains(t, rotated, `"x509_keys": 4`)
+	require.Greater(t, localBundle(t, leader).Sequence, before)
+
+	// Snapshots are taken on the leader, from any node.
+	snapshot := filepath.Join(t.TempDir(), "state.snap")
+	follower.cli("snapshot", "save", snapshot)
+	info, err := os.Stat(snapshot)
+	require.NoError(t, err)
+	require.Positive(t, info.Size())
+}
