@@ -150,6 +150,13 @@ federation:
 }
 
 func (n *bxNode) start() {
+	n.t.Helper()
+	n.launch()
+	n.waitReady()
+}
+
+// launch starts the node's process without waiting for it to be ready.
+func (n *bxNode) launch() {
 	t := n.t
 	t.Helper()
 	logFile, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
@@ -163,6 +170,13 @@ func (n *bxNode) start() {
 		logFile.Close()
 		close(done)
 	}(n.cmd, n.exited)
+}
+
+// waitReady waits until the node reports ready: a leader is known and the local
+// bundle is published.
+func (n *bxNode) waitReady() {
+	t := n.t
+	t.Helper()
 	waitFor(t, 60*time.Second, "node "+n.name+" ready", func() error {
 		select {
 		case <-n.exited:

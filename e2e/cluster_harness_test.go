@@ -56,4 +56,3 @@ cluster:
 	t.Cleanup(n.stop)
 	return n
 }
-
