@@ -67,3 +67,41 @@ func TestRestartAllServers(t *testing.T) {
 			"this node has Raft state, so it does not bootstrap a cluster"))
 	}
 }
+
+func TestSingleServerBootstrapsAlone(t *testing.T) {
+	node := newTestNode(t, "solo", 1)
+	node.start()
+	leader := waitForConfiguration(t, []*testNode{node}, voters("solo"))
+	writeBundle(t, leader, []*testNode{node})
+	require.Len(t, node.logRecords("bootstrapped the cluster"), 1)
+}
+
+func TestBootstrapExpectMismatchWaits(t *testing.T) {
+	expects := map[string]int{"n1": 3, "n2": 2, "n3": 3}
+	nodes := startCluster(t, 3, func(node *testNode) {
+		node.cfg.BootstrapExpect = expects[node.name]
+	})
+	waitFor(t, "n1 reports the conflicting bootstrap_expect of n2", func() bool {
+		for _, record := range nodes[0].logRecords("bootstrap_expect is waiting") {
+			if record["reason"] == "server n2 expects 2 servers and this node 3; set "+
+				"the same bootstrap_expect on every initial server" {
+				return true
+			}
+		}
+		return false
+	})
+	waitFor(t, "n1 sees all three servers alive", func() bool {
+		return len(memberNames(nodes[0], StatusAlive)) == 3
+	})
+	require.Never(t, func() bool {
+		for _, node := range nodes {
+			if node.store.HasExistingState() {
+				return true
+			}
+		}
+		return false
+	}, 10*testInterval, testInterval/2, "no server may bootstrap with mismatched counts")
+	for _, node := range nodes {
+		require.Empty(t, node.logRecords("bootstrapped the cluster"), "node %s", node.name)
+	}
+}

@@ -33,15 +33,15 @@ func TestDeadServerCleanupKeepsMinQuorum(t *testing.T) {
 		require.GreaterOrEqual(t, dead, testDeadGrace.Seconds())
 	})
 
-	t.Run("removal below min quorum refused", func(t *testing.T) {
+	t.Run("removal below min quorum rejected", func(t *testing.T) {
 		if second == leader {
 			second = followers(alive, leader)[0]
 		}
 		second.stop()
-		waitFor(t, "the leader refuses to remove "+second.name, func() bool {
-			return len(leader.logRecords("refusing to remove a failed server: it would "+
-				"leave fewer voters than min_quorum; remove it by hand once it is gone "+
-				"for good")) > 0
+		waitFor(t, "the leader rejects the removal of "+second.name, func() bool {
+			return len(leader.logRecords("rejected the removal of a failed server "+
+				"because fewer voters than min_quorum would remain; remove it by hand "+
+				"once it is gone for good")) > 0
 		})
 		survivors := without(alive, second)
 		// The dead voter stays, and the two survivors of three still commit.
@@ -109,4 +109,29 @@ func TestMissingServerRemovedAfterRestart(t *testing.T) {
 	require.Equal(t, "n4", removed[0]["member"])
 	require.Equal(t, "missing from gossip for longer than dead_server_grace",
 		removed[0]["reason"])
+}
+
+func TestHalfFailedVotersKept(t *testing.T) {
+	lowQuorum := func(node *testNode) { node.cfg.MinQuorum = 1 }
+	nodes := startCluster(t, 3, lowQuorum)
+	waitForConfiguration(t, nodes, voters("n1", "n2", "n3"))
+	fourth := newTestNode(t, "n4", 0, nodes[0].gossipAddr())
+	lowQuorum(fourth)
+	fourth.start()
+	nodes = append(nodes, fourth)
+	leader := waitForConfiguration(t, nodes, voters("n1", "n2", "n3", "n4"))
+
+	// Two voters stop gossiping but keep serving Raft, as when gossip traffic is
+	// blocked: half the voters look failed although Raft replicates to all four.
+	for _, node := range followers(nodes, leader)[:2] {
+		require.NoError(t, node.manager.Shutdown())
+	}
+	waitFor(t, "the leader rejects removing half of the voters", func() bool {
+		return len(leader.logRecords("rejected the removal of a failed server because "+
+			"half or more of the voters look failed; check gossip connectivity of this "+
+			"leader")) > 0
+	})
+	writeBundle(t, leader, nodes)
+	require.Equal(t, voters("n1", "n2", "n3", "n4"), suffrages(t, leader))
+	require.Empty(t, leader.logRecords("removed server from the Raft configuration"))
 }

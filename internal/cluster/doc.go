@@ -4,7 +4,7 @@
 // Servers find each other by gossip (hashicorp/memberlist). Each one advertises
 // its Raft address, RPC address and whether it has Raft state in its gossip
 // metadata. With BootstrapExpect N, the server with the lowest name bootstraps
-// the cluster once N servers without Raft state see each other; a server with
+// the cluster once N servers without Raft state see each other. A server with
 // Raft state never bootstraps again.
 //
 // The Raft leader reconciles gossip with the Raft configuration: it adds new

@@ -2,10 +2,12 @@ package cluster
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"github.com/stretchr/testify/require"
 )
 
@@ -42,7 +44,7 @@ func TestUnreachableServerStaysNonvoter(t *testing.T) {
 	leader := waitForConfiguration(t, nodes, voters("n1", "n2", "n3"))
 	writeBundle(t, leader, nodes)
 
-	// n4 answers gossip but advertises a Raft port nobody listens on, as a server
+	// n4 answers gossip but advertises a Raft port that no process listens on, as a server
 	// stuck in a long snapshot install looks to the leader: alive, never caught up.
 	closed, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -109,4 +111,41 @@ func contains(names []string, name string) bool {
 		}
 	}
 	return false
+}
+
+// rawMeta is a memberlist delegate that sends fixed metadata.
+type rawMeta []byte
+
+func (d rawMeta) NodeMeta(int) []byte               { return d }
+func (rawMeta) NotifyMsg([]byte)                    {}
+func (rawMeta) GetBroadcasts(int, int) [][]byte     { return nil }
+func (rawMeta) LocalState(bool) []byte              { return nil }
+func (rawMeta) MergeRemoteState(buf []byte, _ bool) {}
+
+func TestMemberWithBadMetadataIgnored(t *testing.T) {
+	nodes := startCluster(t, 3)
+	leader := waitForConfiguration(t, nodes, voters("n1", "n2", "n3"))
+
+	// A gossip member that is no bundlex server, such as a misdirected agent,
+	// sends metadata without a Raft address.
+	conf := memberlist.DefaultLocalConfig()
+	conf.Name = "rogue"
+	conf.BindAddr, conf.BindPort = "127.0.0.1", 0
+	conf.Delegate = rawMeta(`{"rpc_addr":"127.0.0.1:1"}`)
+	conf.LogOutput = io.Discard
+	rogue, err := memberlist.Create(conf)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rogue.Shutdown() })
+	_, err = rogue.Join([]string{leader.gossipAddr()})
+	require.NoError(t, err)
+
+	waitFor(t, "the leader sees the rogue member", func() bool {
+		return contains(memberNames(leader, StatusAlive), "rogue")
+	})
+	require.NotEmpty(t, leader.logRecords("gossip member has unusable metadata; it is "+
+		"not added to Raft until it sends valid metadata"))
+	require.Never(t, func() bool { return len(servers(t, leader)) != 3 },
+		10*testInterval, testInterval/2, "the rogue member must not be added to Raft")
+	_, ok := leader.manager.RPCAddr("rogue")
+	require.False(t, ok)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	hraft "github.com/hashicorp/raft"
 
 	"github.com/bundlex/bundlex/raft"
@@ -30,11 +31,11 @@ var (
 // node from the Raft configuration.
 const removalPollInterval = 100 * time.Millisecond
 
-// Leave leaves the cluster gracefully: a leader first hands leadership to another
-// voter, the node announces in gossip that it is leaving, waits until the leader
-// removed it from the Raft configuration or ctx ends, then leaves gossip and stops
-// like Shutdown. It returns an error wrapping ErrLastVoter, without leaving, when
-// this node is the only voter. Leave does not close the store.
+// Leave leaves the cluster gracefully. A leader first hands leadership to another
+// voter. The node then announces in gossip that it is leaving and waits until the
+// leader removed it from the Raft configuration or ctx ends. Last, it leaves gossip
+// and stops like Shutdown. When this node is the only voter, Leave returns an
+// error wrapping ErrLastVoter and changes nothing. It does not close the store.
 func (m *Manager) Leave(ctx context.Context) error {
 	m.leaveMu.Lock()
 	defer m.leaveMu.Unlock()
@@ -48,6 +49,7 @@ func (m *Manager) Leave(ctx context.Context) error {
 			m.cfg.NodeName)
 	default:
 	}
+
 	servers, err := m.raftServers()
 	if err != nil {
 		return err
@@ -58,6 +60,7 @@ func (m *Manager) Leave(ctx context.Context) error {
 			"the cluster would lose its state, so stop the node instead", m.cfg.NodeName,
 			ErrLastVoter)
 	}
+
 	m.log.Info("leaving the cluster", "in_raft_configuration", inConfig)
 	if inConfig && m.store.IsLeader() {
 		m.stepDownForLeave(ctx)
@@ -70,11 +73,27 @@ func (m *Manager) Leave(ctx context.Context) error {
 	if inConfig {
 		removalErr = m.waitForRemoval(ctx)
 	}
+	return errors.Join(removalErr, m.leaveGossip(list), m.Shutdown())
+}
+
+// leaveGossip sends the leave message unless Shutdown ran during Leave.
+func (m *Manager) leaveGossip(list *memberlist.Memberlist) error {
+	m.lifecycleMu.Lock()
+	defer m.lifecycleMu.Unlock()
+	select {
+	case <-m.stop:
+		return fmt.Errorf("cluster: node %s was shut down during Leave, so it did not "+
+			"send the leave message; the others see it as dead", m.cfg.NodeName)
+	default:
+	}
+	m.publishMu.Lock()
+	m.leftGossip = true
+	m.publishMu.Unlock()
 	if err := list.Leave(m.cfg.BroadcastTimeout); err != nil {
 		m.log.Warn("the leave message did not reach another member; they will see this "+
 			"node as dead", "error", err)
 	}
-	return errors.Join(removalErr, m.Shutdown())
+	return nil
 }
 
 // stepDownForLeave makes a leaving leader give up leadership so that the next
@@ -99,7 +118,7 @@ func (m *Manager) stepDownForLeave(ctx context.Context) {
 
 // waitForRemoval waits until this node's latest Raft configuration no longer
 // lists it. The leader replicates the change to the removed server before it
-// stops replicating to it, so the node usually sees its own removal.
+// stops replicating to it, so the node usually finds its own removal.
 func (m *Manager) waitForRemoval(ctx context.Context) error {
 	ticker := time.NewTicker(removalPollInterval)
 	defer ticker.Stop()
@@ -135,6 +154,7 @@ func (m *Manager) RemoveServer(ctx context.Context, name string) error {
 		return fmt.Errorf("cluster: node %s cannot remove itself; call Leave on it "+
 			"instead", name)
 	}
+
 	servers, err := m.raftServers()
 	if err != nil {
 		return err
@@ -145,13 +165,14 @@ func (m *Manager) RemoveServer(ctx context.Context, name string) error {
 			"servers; check the name with the member list", ErrServerNotFound, name,
 			len(servers))
 	}
+
 	m.mu.Lock()
 	entry, known := m.members[name]
 	alive := known && entry.status == StatusAlive
 	m.mu.Unlock()
 	if alive {
-		return fmt.Errorf("cluster: %w: %s at %s answers gossip, so the leader would add "+
-			"it again; stop it or make it leave first", ErrServerAlive, name,
+		return fmt.Errorf("cluster: %w: %s at %s responds to gossip, so the leader would "+
+			"add it again; stop it or make it leave first", ErrServerAlive, name,
 			entry.gossipAddr)
 	}
 	future := m.store.Raft().RemoveServer(server.ID, 0, m.cfg.MembershipChangeTimeout)

@@ -96,7 +96,7 @@ func TestRemoveServerRules(t *testing.T) {
 		{"unknown server not found", leader, "n9", ErrServerNotFound,
 			"n9 is not in the Raft configuration of 3 servers"},
 		{"alive server rejected", leader, follower.name, ErrServerAlive,
-			"answers gossip, so the leader would add it again"},
+			"responds to gossip, so the leader would add it again"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.node.manager.RemoveServer(leaveContext(t), tc.target)

@@ -38,9 +38,15 @@ type Manager struct {
 
 	// leaving is set when Leave starts and is published in the metadata.
 	leaving atomic.Bool
-	// publishMu serializes metadata updates so that a stale one never follows a
-	// newer one.
+	// publishMu serializes metadata updates, so that a stale one never follows a
+	// newer one, and orders them before the leave message. It guards leftGossip.
 	publishMu sync.Mutex
+	// leftGossip is set when Leave sends the leave message. A metadata update
+	// after it would carry a higher incarnation and make the node alive again.
+	leftGossip bool
+	// lifecycleMu orders the leave message before memberlist's shutdown, because
+	// memberlist panics on a leave after shutdown.
+	lifecycleMu sync.Mutex
 	// leaveMu lets one Leave run at a time.
 	leaveMu sync.Mutex
 
@@ -67,6 +73,7 @@ func New(cfg Config, store *raft.Store) (*Manager, error) {
 		return nil, fmt.Errorf("cluster: the node name %q differs from the Raft node ID "+
 			"%q; use the node name as the Raft node ID", cfg.NodeName, store.NodeID())
 	}
+
 	if cfg.RaftAdvertiseAddr == "" {
 		cfg.RaftAdvertiseAddr = string(store.Addr())
 	}
@@ -83,6 +90,7 @@ func New(cfg Config, store *raft.Store) (*Manager, error) {
 		bootstrapKick: make(chan struct{}, 1),
 		stop:          make(chan struct{}),
 	}
+
 	// The largest metadata must fit now, so that no later update can exceed the
 	// memberlist limit.
 	largest := m.currentMeta()
@@ -101,7 +109,8 @@ func New(cfg Config, store *raft.Store) (*Manager, error) {
 
 // Start starts gossip and the background loops: joining cfg.Join, bootstrap-expect,
 // metadata updates and the leader's reconcile loop. The loops run until Leave or
-// Shutdown; ctx only bounds Start itself, as for the node's other loops.
+// Shutdown. Start only checks ctx before it begins, and cancelling ctx later does
+// not stop the loops.
 func (m *Manager) Start(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("cluster: start node %s: %w", m.cfg.NodeName, err)
@@ -196,6 +205,8 @@ func (m *Manager) memberlist() *memberlist.Memberlist {
 // Calls after the first return the first call's result.
 func (m *Manager) Shutdown() error {
 	m.stopOnce.Do(func() {
+		m.lifecycleMu.Lock()
+		defer m.lifecycleMu.Unlock()
 		close(m.stop)
 		m.loops.Wait()
 		if list := m.memberlist(); list != nil {
@@ -260,6 +271,9 @@ func (m *Manager) currentMeta() nodeMeta {
 func (m *Manager) publishMeta() {
 	m.publishMu.Lock()
 	defer m.publishMu.Unlock()
+	if m.leftGossip {
+		return
+	}
 	meta := m.currentMeta()
 	encoded, err := meta.encode()
 	if err != nil {

@@ -18,13 +18,13 @@ type Status string
 // its public API, so a suspect member shows as alive until gossip declares it
 // dead.
 const (
-	// StatusAlive is a member that answers gossip probes.
+	// StatusAlive is a member that responds to gossip probes.
 	StatusAlive Status = "alive"
 	// StatusLeaving is an alive member that started a graceful leave.
 	StatusLeaving Status = "leaving"
 	// StatusLeft is a member that left gracefully.
 	StatusLeft Status = "left"
-	// StatusDead is a member that stopped answering probes without leaving.
+	// StatusDead is a member that stopped responding to probes without leaving.
 	StatusDead Status = "dead"
 	// StatusUnknown is a server in the Raft configuration that this node has not
 	// heard of through gossip since it started.
@@ -70,7 +70,7 @@ type memberEntry struct {
 	// since is when the status last changed.
 	since time.Time
 	meta  nodeMeta
-	// metaErr is why the member's metadata could not be decoded, nil if it was.
+	// metaErr is the error from decoding the member's metadata, nil on success.
 	metaErr error
 }
 
@@ -115,7 +115,7 @@ func (m *Manager) recordLeave(node *memberlist.Node) {
 	}
 	m.setNode(entry, node)
 	// memberlist reports a graceful leave and a failure alike, so the leaving
-	// flag that the member set in its metadata before leaving tells them apart.
+	// flag that the member set in its metadata before leaving distinguishes them.
 	entry.status = StatusDead
 	if entry.metaErr == nil && entry.meta.Leaving {
 		entry.status = StatusLeft
@@ -168,7 +168,7 @@ func (m *Manager) memberSnapshot() []memberEntry {
 	return entries
 }
 
-// pruneMembers forgets dead and left members that stayed so for
+// pruneMembers deletes dead and left members that stayed so for
 // DeadMemberRetention and are not in the latest Raft configuration. It also
 // records configured addresses in the address book.
 func (m *Manager) pruneMembers() {
@@ -180,9 +180,9 @@ func (m *Manager) pruneMembers() {
 	defer m.mu.Unlock()
 	now := time.Now()
 	for name, entry := range m.members {
-		gone := entry.status == StatusDead || entry.status == StatusLeft
+		deadOrLeft := entry.status == StatusDead || entry.status == StatusLeft
 		_, inConfig := configured[name]
-		if gone && !inConfig && now.Sub(entry.since) > m.cfg.DeadMemberRetention {
+		if deadOrLeft && !inConfig && now.Sub(entry.since) > m.cfg.DeadMemberRetention {
 			delete(m.members, name)
 		}
 	}

@@ -7,7 +7,7 @@ import (
 	"github.com/hashicorp/memberlist"
 )
 
-// nodeMeta is what a server tells the others about itself in its memberlist
+// nodeMeta is the information a server publishes about itself in its memberlist
 // node metadata, which memberlist limits to memberlist.MetaMaxSize bytes.
 type nodeMeta struct {
 	// RaftAddr is the address of the server's Raft transport.
@@ -15,7 +15,7 @@ type nodeMeta struct {
 	// RPCAddr is the address that other nodes forward requests to.
 	RPCAddr string `json:"rpc_addr,omitempty"`
 	// RaftState is 1 when the server has Raft state and 0 when it has never been
-	// part of a cluster, so bootstrap-expect knows whether a cluster exists.
+	// part of a cluster, so that bootstrap-expect can detect an existing cluster.
 	RaftState int `json:"raft_state"`
 	// Expect is the server's BootstrapExpect. Servers bootstrap together only when
 	// they all expect the same number.

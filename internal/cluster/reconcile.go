@@ -46,7 +46,7 @@ func (m *Manager) startReconcile() func() {
 		m:            m,
 		healthy:      map[string]healthRecord{},
 		missingSince: map[string]time.Time{},
-		refused:      map[string]bool{},
+		rejected:     map[string]bool{},
 	}
 	go func() {
 		defer close(done)
@@ -67,8 +67,11 @@ type reconciler struct {
 	// missingSince records since when each server of the configuration has been
 	// unknown to gossip.
 	missingSince map[string]time.Time
-	// refused records the servers whose removal was rejected, to log it once.
-	refused map[string]bool
+	// rejected records the servers whose removal was rejected, to log it once.
+	rejected map[string]bool
+	// failedVoters is the number of voters dead in gossip or missing from it,
+	// counted at the start of each round.
+	failedVoters int
 }
 
 type healthRecord struct {
@@ -123,18 +126,16 @@ func (r *reconciler) reconcile(ctx context.Context) {
 		m.stepDownForLeave(ctx)
 		return
 	}
-	future := m.store.Raft().GetConfiguration()
-	if err := future.Error(); err != nil {
+	servers, err := m.raftServers()
+	if err != nil {
 		m.log.Warn("cannot read the Raft configuration; retrying", "error", err)
 		return
 	}
-	servers := map[string]hraft.Server{}
-	for _, server := range future.Configuration().Servers {
-		servers[string(server.ID)] = server
-	}
+	members := m.memberSnapshot()
+	r.failedVoters = countFailedVoters(servers, members, m.cfg.NodeName)
 	now := time.Now()
 	known := map[string]bool{}
-	for _, member := range m.memberSnapshot() {
+	for _, member := range members {
 		known[member.name] = true
 		server, inConfig := servers[member.name]
 		if r.reconcileMember(ctx, member, server, inConfig, servers, now) {
@@ -142,6 +143,7 @@ func (r *reconciler) reconcile(ctx context.Context) {
 			return
 		}
 	}
+
 	for id, server := range servers {
 		if known[id] || id == m.cfg.NodeName {
 			delete(r.missingSince, id)
@@ -160,6 +162,26 @@ func (r *reconciler) reconcile(ctx context.Context) {
 	}
 }
 
+// countFailedVoters counts the voters other than self that are dead in gossip or
+// missing from it.
+func countFailedVoters(servers map[string]hraft.Server, members []memberEntry,
+	self string) int {
+	status := map[string]Status{}
+	for _, member := range members {
+		status[member.name] = member.status
+	}
+	failed := 0
+	for id, server := range servers {
+		if server.Suffrage != hraft.Voter || id == self {
+			continue
+		}
+		if current, known := status[id]; !known || current == StatusDead {
+			failed++
+		}
+	}
+	return failed
+}
+
 // reconcileMember brings one member's Raft membership in line with its gossip
 // status and reports whether it changed the configuration.
 func (r *reconciler) reconcileMember(ctx context.Context, member memberEntry,
@@ -172,6 +194,10 @@ func (r *reconciler) reconcileMember(ctx context.Context, member memberEntry,
 			return false
 		}
 		switch {
+		case !inConfig && self:
+			// A leader missing from its own configuration removed itself and is
+			// stepping down.
+			return false
 		case !inConfig:
 			return r.addNonvoter(ctx, member)
 		case string(server.Address) != member.meta.RaftAddr:
@@ -194,27 +220,39 @@ func (r *reconciler) reconcileMember(ctx context.Context, member memberEntry,
 }
 
 // removeFailed removes a server that has been dead or missing since a time,
-// once DeadServerGrace has passed and unless the removal would leave fewer than
-// MinQuorum voters.
+// once DeadServerGrace has passed. It keeps a voter when the removal would leave
+// fewer than MinQuorum voters, or when half or more of the voters look failed:
+// as in Consul's autopilot, that many failures more likely mean that this
+// leader's own gossip is cut off than that the servers are gone.
 func (r *reconciler) removeFailed(ctx context.Context, name string, server hraft.Server,
 	servers map[string]hraft.Server, since, now time.Time, why string) bool {
 	m := r.m
 	if m.cfg.DisableDeadServerCleanup || now.Sub(since) < m.cfg.DeadServerGrace {
 		return false
 	}
-	voters := countVoters(servers)
-	if server.Suffrage == hraft.Voter && voters-1 < m.cfg.MinQuorum {
-		if !r.refused[name] {
-			m.log.Warn("refusing to remove a failed server: it would leave fewer voters "+
-				"than min_quorum; remove it by hand once it is gone for good",
-				"member", name, "raft_address", server.Address, "reason", why,
-				"failed_for_seconds", now.Sub(since).Seconds(), "voters", voters,
-				"min_quorum", m.cfg.MinQuorum)
-			r.refused[name] = true
+	if server.Suffrage == hraft.Voter {
+		voters := countVoters(servers)
+		rejection := ""
+		switch {
+		case voters-1 < m.cfg.MinQuorum:
+			rejection = "rejected the removal of a failed server because fewer voters " +
+				"than min_quorum would remain; remove it by hand once it is gone for good"
+		case r.failedVoters*2 >= voters:
+			rejection = "rejected the removal of a failed server because half or more " +
+				"of the voters look failed; check gossip connectivity of this leader"
 		}
-		return false
+		if rejection != "" {
+			if !r.rejected[name] {
+				m.log.Warn(rejection, "member", name, "raft_address", server.Address,
+					"reason", why, "failed_for_seconds", now.Sub(since).Seconds(),
+					"voters", voters, "failed_voters", r.failedVoters,
+					"min_quorum", m.cfg.MinQuorum)
+				r.rejected[name] = true
+			}
+			return false
+		}
 	}
-	delete(r.refused, name)
+	delete(r.rejected, name)
 	return r.remove(ctx, name, server, why+" for longer than dead_server_grace",
 		"failed_for_seconds", now.Sub(since).Seconds())
 }
