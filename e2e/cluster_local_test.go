@@ -172,3 +172,79 @@ func TestLocalClusterWritesReadsAndKeys(t *testing.T) {
 	require.NoError(t, err)
 	require.Positive(t, info.Size())
 }
+
+func TestLocalClusterRejectsForeignCertificate(t *testing.T) {
+	c := startLocalCluster(t, "org-c.test", 3, peerHint)
+	ctx := context.Background()
+	leader := c.leader()
+	bundlePath := leader.writeFile("secret.json", []byte(leader.cli("bundle", "show")))
+	leader.cli("bundle", "set", "--id", "org-secret.test", "--path", bundlePath)
+
+	// An intruder knows the gossip key and the addresses, but its node
+	// certificate comes from another CA.
+	otherCA := t.TempDir()
+	runBundlex(t, "cluster", "tls", "create-ca", "--dir", otherCA)
+	runBundlex(t, "cluster", "tls", "create-cert", "--dir", otherCA, "--node", "intruder",
+		"--ca", filepath.Join(otherCA, "bundlex-cluster-ca.pem"),
+		"--ca-key", filepath.Join(otherCA, "bundlex-cluster-ca-key.pem"))
+	gossipKey := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef"))
+	join := c.gossipAddrs(t)
+	intruder := newNode(t, clusterNodeOptions{trustDomain: "org-c.test", refreshHint: peerHint,
+		name: "intruder", clusterYAML: fmt.Sprintf(`  gossip_address: %s
+  bootstrap_expect: 0
+  join: [%s]
+  gossip_key: %s
+  tls:
+    ca_file: %s
+    cert_file: %s
+    key_file: %s
+`, freeAddr(t), strings.Join(join, ", "), gossipKey,
+			filepath.Join(otherCA, "bundlex-cluster-ca.pem"),
+			filepath.Join(otherCA, "intruder.pem"), filepath.Join(otherCA, "intruder-key.pem"))})
+	intruder.launch()
+
+	// The cluster keeps accepting writes, and none of them reaches the intruder.
+	waitFor(t, time.Minute, "the intruder to be seen by gossip", func() error {
+		members, err := leader.client().ClusterMembers(ctx)
+		if err != nil {
+			return err
+		}
+		for _, m := range members {
+			if m.Name == "intruder" {
+				return nil
+			}
+		}
+		return fmt.Errorf("intruder not in gossip yet")
+	})
+	for i := 0; i < 5; i++ {
+		leader.cli("bundle", "set", "--id", fmt.Sprintf("org-w%d.test", i), "--path", bundlePath)
+	}
+	st, err := leader.client().ClusterRaft(ctx)
+	require.NoError(t, err)
+	for _, s := range st.Servers {
+		if s.ID == "intruder" {
+			require.NotEqual(t, "voter", s.Suffrage, "the intruder must never vote")
+		}
+	}
+	_, err = intruder.client().Bundle(ctx, "org-secret.test")
+	require.Error(t, err, "the intruder must not read replicated state")
+	intruderRaft, err := intruder.client().ClusterRaft(ctx)
+	require.NoError(t, err)
+	require.Zero(t, intruderRaft.CommitIndex, "no log entry reached the intruder")
+	require.Contains(t, leader.logs()+c.nodes[1].logs()+c.nodes[2].logs(), "handshake")
+}
+
+// gossipAddrs returns the gossip addresses from the members' configurations.
+func (c *localCluster) gossipAddrs(t *testing.T) []string {
+	var addrs []string
+	for _, n := range c.nodes {
+		data, err := os.ReadFile(n.configPath)
+		require.NoError(t, err)
+		for _, line := range strings.Split(string(data), "\n") {
+			if addr, ok := strings.CutPrefix(strings.TrimSpace(line), "gossip_address: "); ok {
+				addrs = append(addrs, addr)
+			}
+		}
+	}
+	return addrs
+}

@@ -10,6 +10,9 @@ import (
 // observeFetch records one fetch attempt.
 func (n *Node) observeFetch(td spiffeid.TrustDomain, result string, skipped int, d time.Duration) {
 	n.metrics.ObserveFetch(td.Name(), result, d)
+	if result != "success" {
+		n.metrics.CountFetchError(td.Name(), result)
+	}
 	if skipped > 0 {
 		n.metrics.AddSkippedKeys(td.Name(), skipped)
 	}
