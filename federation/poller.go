@@ -240,7 +240,11 @@ func (p *Poller) poll(ctx context.Context, rel Relationship) {
 	log.Info("fetched peer bundle", "sequence", fetched.Sequence, "changed", changed,
 		"x509_keys", status.X509Keys, "jwt_keys", status.JWTKeys,
 		"skipped_keys", status.SkippedKeys, "next_refresh", status.NextRefresh, "duration", d)
-	p.observe(rel.TrustDomain, "success", len(warnings), d)
+	result := "unchanged"
+	if changed {
+		result = "updated"
+	}
+	p.observe(rel.TrustDomain, result, len(warnings), d)
 }
 
 // fetch performs the HTTPS request and parses the answer.
@@ -340,8 +344,20 @@ func failureReason(err error) string {
 		return "sequence_rollback"
 	case errors.Is(err, bundle.ErrInvalidBundle):
 		return "invalid_bundle"
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, ErrProfileMismatch):
+		return "profile_mismatch"
+	case errors.Is(err, ErrServerAuthentication):
+		return "server_authentication"
+	case errors.Is(err, ErrHTTPStatus):
+		return "http_status"
+	case errors.Is(err, ErrBundleTooLarge):
+		return "bundle_too_large"
+	case errors.Is(err, ErrRedirect):
+		return "redirect"
+	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
+	case errors.Is(err, ErrConnection):
+		return "connection"
 	}
 	return "fetch_error"
 }

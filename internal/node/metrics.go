@@ -5,12 +5,17 @@ import (
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/bundlex/bundlex/internal/telemetry"
 )
 
 // observeFetch records one fetch attempt.
 func (n *Node) observeFetch(td spiffeid.TrustDomain, result string, skipped int, d time.Duration) {
-	n.metrics.ObserveFetch(td.Name(), result, d)
-	if result != "success" {
+	switch result {
+	case telemetry.FetchResultUpdated, telemetry.FetchResultUnchanged:
+		n.metrics.ObserveFetch(td.Name(), result, d)
+	default:
+		n.metrics.ObserveFetch(td.Name(), telemetry.FetchResultError, d)
 		n.metrics.CountFetchError(td.Name(), result)
 	}
 	if skipped > 0 {
