@@ -294,7 +294,8 @@ func testAdminAPIRejections(t *testing.T, node *bxNode, url, bundles, relationsh
 		})
 	}
 	urls := []invalidName{
-		{"http URL", strings.Replace(url, "https://", "http://", 1), "a bundle endpoint must use https"},
+		{"http URL", strings.Replace(url, "https://", "http://", 1),
+			"a bundle endpoint must use https"},
 		{"URL with userinfo", strings.Replace(url, "https://", "https://operator@", 1),
 			"contains userinfo"},
 	}

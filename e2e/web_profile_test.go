@@ -103,7 +103,8 @@ func TestHTTPSWebEndpointWithTestCA(t *testing.T) {
 			return err
 		}
 		if leaf.SerialNumber.Cmp(web.leaf.SerialNumber) != 0 {
-			return fmt.Errorf("serving serial %s, want %s", leaf.SerialNumber, web.leaf.SerialNumber)
+			return fmt.Errorf("serving serial %s, expected %s", leaf.SerialNumber,
+				web.leaf.SerialNumber)
 		}
 		return nil
 	})
