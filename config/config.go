@@ -31,11 +31,15 @@ const (
 
 // Defaults that do not depend on other keys. docs/configuration.md repeats them.
 const (
-	DefaultLogLevel              = "info"
-	DefaultLogFormat             = LogFormatText
-	DefaultEndpointAddress       = "0.0.0.0:8443"
-	DefaultEndpointPath          = "/"
-	DefaultRefreshHint           = 5 * time.Minute
+	DefaultLogLevel        = "info"
+	DefaultLogFormat       = LogFormatText
+	DefaultEndpointAddress = "0.0.0.0:8443"
+	DefaultEndpointPath    = "/"
+	DefaultRefreshHint     = 5 * time.Minute
+	// DefaultCertReloadInterval is how often certificate files are checked for changes.
+	DefaultCertReloadInterval = 30 * time.Second
+	// DefaultBundlePollInterval is how often the file authority checks its bundle file.
+	DefaultBundlePollInterval    = 5 * time.Second
 	DefaultCATTL                 = 7 * 24 * time.Hour
 	DefaultJWTKeyTTL             = 24 * time.Hour
 	DefaultX509SVIDMaxTTL        = time.Hour
@@ -99,6 +103,8 @@ type BundleEndpointConfig struct {
 	// CertFile and KeyFile are the Web PKI certificate chain and key for https_web.
 	CertFile string
 	KeyFile  string
+	// CertReloadInterval is how often the certificate files are checked for changes.
+	CertReloadInterval time.Duration
 }
 
 // AuthorityConfig selects where the local trust domain's keys come from.
@@ -122,6 +128,8 @@ type AuthorityConfig struct {
 	// needed under https_spiffe because no built-in CA can sign one.
 	EndpointCertFile string
 	EndpointKeyFile  string
+	// BundlePollInterval is how often the file authority checks BundlePath.
+	BundlePollInterval time.Duration
 }
 
 // FederationConfig controls fetching the bundles of other trust domains.
@@ -184,6 +192,8 @@ func Default() *Config {
 			Path:        DefaultEndpointPath,
 			Profile:     ProfileHTTPSSPIFFE,
 			RefreshHint: DefaultRefreshHint,
+
+			CertReloadInterval: DefaultCertReloadInterval,
 		},
 		Authority: AuthorityConfig{
 			Type:           AuthorityBuiltin,
@@ -192,6 +202,8 @@ func Default() *Config {
 			X509SVIDMaxTTL: DefaultX509SVIDMaxTTL,
 			JWTSVIDMaxTTL:  DefaultJWTSVIDMaxTTL,
 			BundleFormat:   BundleFormatSPIFFE,
+
+			BundlePollInterval: DefaultBundlePollInterval,
 		},
 		Federation: FederationConfig{
 			MinRefresh:      DefaultMinRefresh,

@@ -82,6 +82,10 @@ func (c *Config) validateEndpoint() []error {
 			"use whole seconds of at least 1s, such as 5m"))
 	}
 	errs = append(errs, c.validateEndpointTLS()...)
+	if e.CertReloadInterval < time.Second {
+		errs = append(errs, invalid("bundle_endpoint.cert_reload_interval", e.CertReloadInterval,
+			"use a duration of at least 1s, such as 30s"))
+	}
 
 	// Without a trust domain, FillDerived cannot fill the ID, and the
 	// trust_domain error already names the cause.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"time"
 )
 
 func (c *Config) validateAuthority() []error {
@@ -11,6 +12,10 @@ func (c *Config) validateAuthority() []error {
 	errs := []error{
 		oneOf("authority.type", a.Type, AuthorityBuiltin, AuthorityFile),
 		oneOf("authority.bundle_format", a.BundleFormat, BundleFormatSPIFFE, BundleFormatPEM),
+	}
+	if a.BundlePollInterval < 100*time.Millisecond {
+		errs = append(errs, invalid("authority.bundle_poll_interval", a.BundlePollInterval,
+			"use a duration of at least 100ms, such as 5s"))
 	}
 	switch a.Type {
 	case AuthorityBuiltin:

@@ -97,6 +97,8 @@ func (o nodeOptions) endpointYAML() string {
 	}
 	if o.certFile != "" {
 		fmt.Fprintf(&b, "  cert_file: %s\n", o.certFile)
+		// Tests replace certificate files and wait for the node to serve them.
+		b.WriteString("  cert_reload_interval: 1s\n")
 	}
 	if o.keyFile != "" {
 		fmt.Fprintf(&b, "  key_file: %s\n", o.keyFile)

@@ -97,7 +97,7 @@ func TestHTTPSWebEndpointWithTestCA(t *testing.T) {
 	web.renew(t)
 	// The node checks the files every 30 seconds
 	// (federation.DefaultCertificateReloadInterval), so one check is missed at most.
-	waitFor(t, 75*time.Second, "org-a to serve the renewed certificate", func() error {
+	waitFor(t, 30*time.Second, "org-a to serve the renewed certificate", func() error {
 		leaf, err := servedLeaf(orgA, web.ca.pool())
 		if err != nil {
 			return err

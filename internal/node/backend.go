@@ -79,7 +79,7 @@ func (b *backend) SetBundle(ctx context.Context, name string, req admin.SetBundl
 		return admin.Bundle{}, invalidArg("%s is this node's own trust domain, whose bundle "+
 			"comes from its authority; use bundle set for other trust domains", td.Name())
 	}
-	parsed, err := parseBootstrap(td, req.Data, req.Format)
+	parsed, err := parseBundleInput("bundle file", td, req.Data, req.Format)
 	if err != nil {
 		return admin.Bundle{}, err
 	}

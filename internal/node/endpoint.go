@@ -37,7 +37,8 @@ func (n *Node) startEndpoint(ctx context.Context) error {
 	switch {
 	case ep.Profile == config.ProfileHTTPSWeb:
 		fc, err := federation.NewFileCertificate(ep.CertFile, ep.KeyFile,
-			federation.WithCertificateLogger(logger))
+			federation.WithCertificateLogger(logger),
+			federation.WithCertificateReloadInterval(ep.CertReloadInterval))
 		if err != nil {
 			return fmt.Errorf("node: bundle_endpoint.cert_file: %w", err)
 		}
@@ -53,7 +54,8 @@ func (n *Node) startEndpoint(ctx context.Context) error {
 	default:
 		a := n.cfg.Authority
 		fc, err := federation.NewFileCertificate(a.EndpointCertFile, a.EndpointKeyFile,
-			federation.WithCertificateLogger(logger))
+			federation.WithCertificateLogger(logger),
+			federation.WithCertificateReloadInterval(ep.CertReloadInterval))
 		if err != nil {
 			return fmt.Errorf("node: authority.endpoint_cert_file: %w", err)
 		}

@@ -182,7 +182,7 @@ func (n *Node) openAuthority() error {
 		}
 		n.builtin = b
 	case config.AuthorityFile:
-		file, err := authority.NewFileBundle(a.BundlePath, filePollInterval,
+		file, err := authority.NewFileBundle(a.BundlePath, a.BundlePollInterval,
 			n.log.With("component", "authority"))
 		if err != nil {
 			return fmt.Errorf("node: authority.bundle_path: %w", err)
@@ -194,9 +194,6 @@ func (n *Node) openAuthority() error {
 	}
 	return nil
 }
-
-// filePollInterval is how often the file authority checks its bundle file.
-const filePollInterval = time.Second
 
 // Stop stops the loops, the listeners and the store, in reverse start order.
 func (n *Node) Stop(ctx context.Context) error {

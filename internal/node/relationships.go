@@ -118,13 +118,18 @@ func (n *Node) checkSPIFFEEndpoint(in *relationshipInput, td spiffeid.TrustDomai
 }
 
 func parseBootstrap(td spiffeid.TrustDomain, data, formatName string) (*bundle.Bundle, error) {
+	return parseBundleInput("bootstrap bundle", td, data, formatName)
+}
+
+// parseBundleInput parses a bundle an operator sent; what names it in errors.
+func parseBundleInput(what string, td spiffeid.TrustDomain, data, formatName string) (*bundle.Bundle, error) {
 	format, err := bundle.ParseFormat(formatName)
 	if err != nil {
 		return nil, invalidArg("%v", err)
 	}
 	b, _, err := bundle.Decode(td, []byte(data), format)
 	if err != nil {
-		return nil, invalidArg("bootstrap bundle: %v", err)
+		return nil, invalidArg("%s: %v", what, err)
 	}
 	return b, nil
 }
