@@ -167,13 +167,15 @@ func (m *Manager) RemoveServer(ctx context.Context, name string) error {
 	}
 
 	m.mu.Lock()
-	entry, known := m.members[name]
-	alive := known && entry.status == StatusAlive
+	var member memberEntry
+	if entry, known := m.members[name]; known {
+		member = *entry
+	}
 	m.mu.Unlock()
-	if alive {
+	if member.status == StatusAlive {
 		return fmt.Errorf("cluster: %w: %s at %s responds to gossip, so the leader would "+
 			"add it again; stop it or make it leave first", ErrServerAlive, name,
-			entry.gossipAddr)
+			member.gossipAddr)
 	}
 	future := m.store.Raft().RemoveServer(server.ID, 0, m.cfg.MembershipChangeTimeout)
 	if err := waitFuture(ctx, future); err != nil {

@@ -96,12 +96,13 @@ func (m *Manager) recordJoin(node *memberlist.Node) {
 		entry.status = StatusLeaving
 	}
 	m.members[node.Name] = entry
+	joined := *entry
 	m.mu.Unlock()
 	m.log.Info("gossip member joined", "member", node.Name,
-		"gossip_address", entry.gossipAddr, "raft_address", entry.meta.RaftAddr)
-	if entry.metaErr != nil {
+		"gossip_address", joined.gossipAddr, "raft_address", joined.meta.RaftAddr)
+	if joined.metaErr != nil {
 		m.log.Warn("gossip member has unusable metadata; it is not added to Raft "+
-			"until it sends valid metadata", "member", node.Name, "error", entry.metaErr)
+			"until it sends valid metadata", "member", node.Name, "error", joined.metaErr)
 	}
 	m.kick()
 }
@@ -121,10 +122,10 @@ func (m *Manager) recordLeave(node *memberlist.Node) {
 		entry.status = StatusLeft
 	}
 	entry.since = time.Now()
-	status := entry.status
+	departed := *entry
 	m.mu.Unlock()
-	m.log.Info("gossip member "+string(status), "member", node.Name,
-		"gossip_address", entry.gossipAddr)
+	m.log.Info("gossip member "+string(departed.status), "member", node.Name,
+		"gossip_address", departed.gossipAddr)
 	m.kick()
 }
 

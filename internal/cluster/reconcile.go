@@ -221,9 +221,9 @@ func (r *reconciler) reconcileMember(ctx context.Context, member memberEntry,
 
 // removeFailed removes a server that has been dead or missing since a time,
 // once DeadServerGrace has passed. It keeps a voter when the removal would leave
-// fewer than MinQuorum voters, or when half or more of the voters look failed:
-// as in Consul's autopilot, that many failures more likely mean that this
-// leader's own gossip is cut off than that the servers are gone.
+// fewer than MinQuorum voters. It also keeps one when half or more of the voters
+// look failed in gossip: a leader stays leader only while a majority responds in
+// Raft, so then some of them are alive and this leader's gossip is cut off.
 func (r *reconciler) removeFailed(ctx context.Context, name string, server hraft.Server,
 	servers map[string]hraft.Server, since, now time.Time, why string) bool {
 	m := r.m
