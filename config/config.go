@@ -80,6 +80,7 @@ type Config struct {
 	Authority      AuthorityConfig
 	Federation     FederationConfig
 	Health         HealthConfig
+	Consumers      ConsumerConfig
 	Cluster        ClusterConfig
 	Raft           RaftConfig
 }
@@ -120,6 +121,10 @@ type AuthorityConfig struct {
 	// means DefaultPublishLeadHints times the refresh hint; see
 	// [Config.EffectivePublishLead].
 	PublishLead time.Duration
+
+	// MintAllowedIDPrefixes limits the SPIFFE IDs the built-in authority mints
+	// SVIDs for. Empty allows every ID of the local trust domain.
+	MintAllowedIDPrefixes []string
 
 	// File authority.
 	BundlePath   string
@@ -165,6 +170,18 @@ type Relationship struct {
 type HealthConfig struct {
 	// Address is host:port. Empty disables the listener.
 	Address string
+}
+
+// ConsumerConfig is how consumers get bundles and verification from the node.
+type ConsumerConfig struct {
+	// WorkloadAPISocket is the Unix socket of the SPIFFE Workload API. Empty
+	// disables it.
+	WorkloadAPISocket string
+	// OutputDirectory receives one PEM file per trust domain and a SPIFFE bundle
+	// map. Empty disables the file output.
+	OutputDirectory string
+	// VerifyAddress is the host:port of the HTTPS verify API. Empty disables it.
+	VerifyAddress string
 }
 
 // RaftConfig is the replicated store's snapshot and apply settings. Its

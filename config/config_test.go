@@ -199,3 +199,19 @@ func TestByteSizeParseAndFormat(t *testing.T) {
 	require.Equal(t, "1000B", ByteSize(1000).String())
 	require.Equal(t, "0B", ByteSize(0).String())
 }
+
+func TestConsumerSettingsValidation(t *testing.T) {
+	cfg := Default()
+	cfg.TrustDomain = "example.org"
+	cfg.DataDir = t.TempDir()
+	cfg.FillDerived()
+	cfg.Consumers.VerifyAddress = "nohost"
+	cfg.Consumers.WorkloadAPISocket = "/" + strings.Repeat("s", MaxSocketPathLength)
+	cfg.Authority.MintAllowedIDPrefixes = []string{"spiffe://example.org/agents/",
+		"spiffe://other.org/agents/"}
+	err := cfg.Validate()
+	require.ErrorContains(t, err, "verify.address")
+	require.ErrorContains(t, err, "workload_api.socket_path")
+	require.ErrorContains(t, err, `authority.mint_allowed_id_prefixes: invalid value "spiffe://other.org/agents/"`)
+	require.NotContains(t, err.Error(), `"spiffe://example.org/agents/"`)
+}

@@ -34,6 +34,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateRelationships()...)
 	errs = append(errs, c.validateCluster()...)
 	errs = append(errs, c.validateRaft()...)
+	errs = append(errs, c.validateConsumers()...)
 	return errors.Join(errs...)
 }
 

@@ -86,6 +86,11 @@ func (n *Node) checkMint(rawID string, ttlSeconds int64, maxTTL time.Duration) (
 		return spiffeid.ID{}, 0, invalidArg("SPIFFE ID %s is not in the local trust domain %s; "+
 			"this node signs only for %s", id, n.td.Name(), n.td.Name())
 	}
+	if !idAllowed(id, n.cfg.Authority.MintAllowedIDPrefixes) {
+		return spiffeid.ID{}, 0, invalidArg("SPIFFE ID %s is outside the prefixes this node may "+
+			"mint for (authority.mint_allowed_id_prefixes: %s)", id,
+			strings.Join(n.cfg.Authority.MintAllowedIDPrefixes, ", "))
+	}
 	ttl := time.Duration(ttlSeconds) * time.Second
 	switch {
 	case ttlSeconds < 0:
@@ -97,4 +102,22 @@ func (n *Node) checkMint(rawID string, ttlSeconds int64, maxTTL time.Duration) (
 			"the authority's maximum SVID TTL setting", ttl, maxTTL)
 	}
 	return id, ttl, nil
+}
+
+// idAllowed reports whether id falls under one of prefixes, matching whole path
+// segments; no prefixes allow every ID.
+func idAllowed(id spiffeid.ID, prefixes []string) bool {
+	if len(prefixes) == 0 {
+		return true
+	}
+	s := id.String()
+	for _, p := range prefixes {
+		if strings.HasSuffix(p, "/") && strings.HasPrefix(s, p) {
+			return true
+		}
+		if s == p || strings.HasPrefix(s, p+"/") {
+			return true
+		}
+	}
+	return false
 }

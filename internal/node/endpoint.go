@@ -61,6 +61,7 @@ func (n *Node) startEndpoint(ctx context.Context) error {
 		}
 		getCert = fc.GetCertificate
 	}
+	n.getCertificate = getCert
 	server, err := federation.NewEndpointServer(federation.EndpointConfig{
 		Address:        ep.Address,
 		Handler:        n.countRequests(n.handler),

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,8 @@ import (
 	"github.com/bundlex/bundlex/internal/cluster"
 	"github.com/bundlex/bundlex/internal/forward"
 	"github.com/bundlex/bundlex/internal/telemetry"
+	"github.com/bundlex/bundlex/internal/verify"
+	"github.com/bundlex/bundlex/internal/workload"
 	"github.com/bundlex/bundlex/raft"
 )
 
@@ -47,6 +50,12 @@ type Node struct {
 	poller   *federation.Poller
 	admin    *admin.Server
 	health   *telemetry.HealthServer
+
+	views          *viewCache
+	verifier       *verify.Verifier
+	verifyServer   *verify.Server
+	workloadServer *workload.Server
+	getCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 
 	mux        *forward.Mux
 	forwarder  *forward.Client
@@ -82,6 +91,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		handler:    federation.NewHandler(cfg.BundleEndpoint.Path),
 		rotateCh:   make(chan chan error),
 	}
+	n.views = &viewCache{n: n}
 	n.poller = federation.NewPoller(&pollerStore{n: n}, n.pollerConfig())
 	return n, nil
 }
@@ -121,6 +131,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	if err := n.startEndpoint(runCtx); err != nil {
+		return err
+	}
+	if err := n.startConsumers(runCtx); err != nil {
 		return err
 	}
 	n.admin = admin.NewServer(n.cfg.Admin.SocketPath, &backend{n: n},
@@ -207,6 +220,7 @@ func (n *Node) Stop(ctx context.Context) error {
 	if n.forwardSrv != nil {
 		errs = append(errs, n.forwardSrv.Shutdown(ctx))
 	}
+	errs = append(errs, n.stopConsumers(ctx)...)
 	n.wg.Wait()
 	if n.health != nil {
 		errs = append(errs, n.health.Shutdown(ctx))

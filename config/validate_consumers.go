@@ -1,0 +1,26 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// validateConsumers checks the Workload API socket, the verify listener and the
+// mint prefixes.
+func (c *Config) validateConsumers() []error {
+	var errs []error
+	if p := c.Consumers.WorkloadAPISocket; len(p) > MaxSocketPathLength {
+		errs = append(errs, invalid("workload_api.socket_path", p, fmt.Sprintf(
+			"use a path of at most %d bytes, the limit of Unix socket paths",
+			MaxSocketPathLength)))
+	}
+	errs = append(errs, checkHostPort("verify.address", c.Consumers.VerifyAddress, true))
+	base := "spiffe://" + c.TrustDomain
+	for _, prefix := range c.Authority.MintAllowedIDPrefixes {
+		if prefix != base && !strings.HasPrefix(prefix, base+"/") {
+			errs = append(errs, invalid("authority.mint_allowed_id_prefixes", prefix,
+				fmt.Sprintf("use prefixes in the local trust domain, such as %s/agents/", base)))
+		}
+	}
+	return errs
+}

@@ -1,0 +1,167 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/bundlex/bundlex/bundle"
+	"github.com/bundlex/bundlex/internal/output"
+	"github.com/bundlex/bundlex/internal/verify"
+	"github.com/bundlex/bundlex/internal/workload"
+)
+
+// view is the parsed local and federated bundles at one applied index, shared by
+// the Workload API, the file output and the verify API.
+type view struct {
+	index     uint64
+	snapshot  *workload.Snapshot
+	trust     *verify.Trust
+	parseErrs int
+}
+
+// viewCache parses the stored bundles once per applied index.
+type viewCache struct {
+	n       *Node
+	mu      sync.Mutex
+	current *view
+}
+
+// get returns the view of the current state, parsing it when the index moved.
+func (c *viewCache) get() *view {
+	index := c.n.store.AppliedIndex()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.current != nil && c.current.index == index {
+		return c.current
+	}
+	c.current = c.n.buildView(index)
+	return c.current
+}
+
+func (n *Node) buildView(index uint64) *view {
+	v := &view{
+		index:    index,
+		snapshot: &workload.Snapshot{Version: index, Federated: map[spiffeid.TrustDomain]*bundle.Bundle{}},
+		trust: &verify.Trust{Federated: map[spiffeid.TrustDomain]*bundle.Bundle{},
+			AllowedIDPrefixes: map[spiffeid.TrustDomain][]string{}},
+	}
+	if rec, ok := n.store.LocalBundle(); ok {
+		if b, err := parseRecord(rec); err == nil {
+			v.snapshot.Local, v.trust.Local = b, b
+		} else {
+			v.parseErrs++
+		}
+	}
+	for _, rec := range n.store.FederatedBundles() {
+		b, err := parseRecord(rec)
+		if err != nil {
+			v.parseErrs++
+			continue
+		}
+		v.snapshot.Federated[b.TrustDomain] = b
+		v.trust.Federated[b.TrustDomain] = b
+	}
+	for _, rel := range n.store.Relationships() {
+		if len(rel.AllowedIDPrefixes) > 0 {
+			v.trust.AllowedIDPrefixes[mustTD(rel.TrustDomain)] = rel.AllowedIDPrefixes
+		}
+	}
+	return v
+}
+
+// workloadSource adapts the node to workload.Source.
+type workloadSource struct{ n *Node }
+
+func (s workloadSource) Snapshot() *workload.Snapshot { return s.n.views.get().snapshot }
+
+func (s workloadSource) Subscribe() (<-chan struct{}, func()) { return s.n.store.Subscribe() }
+
+// jwtValidator adapts the verifier to the Workload API's ValidateJWTSVID.
+type jwtValidator struct{ v *verify.Verifier }
+
+func (j jwtValidator) ValidateJWTSVID(token, audience string) (string, map[string]any, error) {
+	result, err := j.v.ValidateJWTSVID(token, audience)
+	if err != nil {
+		return "", nil, err
+	}
+	return result.SPIFFEID, result.Claims, nil
+}
+
+// startConsumers starts the verify API, the Workload API and the file output,
+// each only when configured.
+func (n *Node) startConsumers(ctx context.Context) error {
+	verifier, err := verify.NewVerifier(verify.TrustFunc(func() *verify.Trust {
+		return n.views.get().trust
+	}))
+	if err != nil {
+		return err
+	}
+	n.verifier = verifier
+	c := n.cfg.Consumers
+	if c.VerifyAddress != "" {
+		server := verify.NewServer(verify.NewHandler(verifier, n.log.With("component", "verify")),
+			n.log.With("component", "verify"))
+		if err := server.Start(c.VerifyAddress, n.getCertificate); err != nil {
+			return fmt.Errorf("node: verify.address: %w", err)
+		}
+		n.verifyServer = server
+	}
+	if c.WorkloadAPISocket != "" {
+		if err := n.startWorkloadAPI(jwtValidator{v: verifier}); err != nil {
+			return err
+		}
+	}
+	if c.OutputDirectory != "" {
+		writer := &output.Writer{Dir: c.OutputDirectory, Logger: n.log.With("component", "output")}
+		n.goRun(func() {
+			if err := writer.Run(ctx, workloadSource{n: n}); err != nil && ctx.Err() == nil {
+				n.log.Error("file output stopped", "error", err, "directory", c.OutputDirectory)
+			}
+		})
+	}
+	return nil
+}
+
+func (n *Node) startWorkloadAPI(validator workload.JWTValidator) error {
+	path := n.cfg.Consumers.WorkloadAPISocket
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("node: workload_api.socket_path: create directory: %w", err)
+	}
+	server, err := workload.NewServer(workload.Config{
+		Source:    workloadSource{n: n},
+		Validator: validator,
+		Logger:    n.log.With("component", "workload"),
+	})
+	if err != nil {
+		return err
+	}
+	listener, err := workload.ListenUnix(path)
+	if err != nil {
+		return fmt.Errorf("node: workload_api.socket_path: %w", err)
+	}
+	n.workloadServer = server
+	n.goRun(func() {
+		if err := server.ServeListener(listener); err != nil && !errors.Is(err, context.Canceled) {
+			n.log.Error("workload API stopped", "error", err)
+		}
+	})
+	return nil
+}
+
+// stopConsumers stops the listeners started by startConsumers.
+func (n *Node) stopConsumers(ctx context.Context) []error {
+	var errs []error
+	if n.workloadServer != nil {
+		n.workloadServer.Stop()
+	}
+	if n.verifyServer != nil {
+		errs = append(errs, n.verifyServer.Shutdown(ctx))
+	}
+	return errs
+}
