@@ -10,7 +10,7 @@ import (
 )
 
 // leaderWait bounds how long a write waits for a leader to be known before it
-// fails, so that a cluster without quorum answers within a bounded time.
+// fails, so that a cluster without quorum responds within a bounded time.
 const leaderWait = 5 * time.Second
 
 // ErrNoLeader is returned by writes while the cluster has no leader.

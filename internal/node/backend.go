@@ -69,7 +69,7 @@ func (b *backend) Bundle(_ context.Context, name string) (admin.Bundle, error) {
 }
 
 // SetBundle stores an operator's bundle for a foreign trust domain (SPIFFE
-// Federation 4.2: the override stands until the next refresh).
+// Federation 4.2: the override is kept until the next refresh).
 func (b *backend) SetBundle(ctx context.Context, name string, req admin.SetBundleRequest) (admin.Bundle, error) {
 	td, err := bundle.ParseTrustDomain(name)
 	if err != nil {

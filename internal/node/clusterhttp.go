@@ -19,7 +19,7 @@ const (
 	// HeaderLastContact is the time since the node last heard from the leader, in
 	// milliseconds; 0 on the leader.
 	HeaderLastContact = "X-Bundlex-Last-Contact"
-	// HeaderKnownLeader is "true" when the node knows a leader.
+	// HeaderKnownLeader is "true" when the node has a known leader.
 	HeaderKnownLeader = "X-Bundlex-Known-Leader"
 	// headerForwarded marks a request a follower forwarded, so that the receiver
 	// never forwards it again.
@@ -52,7 +52,7 @@ func isNodeLocal(r *http.Request) bool {
 
 // adminMiddleware forwards writes and consistent reads to the leader when this
 // node is a follower, confirms leadership for consistent reads on the leader,
-// and adds the freshness headers to every answer.
+// and adds the freshness headers to every response.
 func (n *Node) adminMiddleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		write := r.Method != http.MethodGet && r.Method != http.MethodHead
@@ -92,7 +92,7 @@ func (n *Node) confirmLeadership() error {
 	return r.Barrier(n.cfg.Raft.ApplyTimeout).Error()
 }
 
-// proxyToLeader sends r to the leader over the Raft port and copies its answer.
+// proxyToLeader sends r to the leader over the Raft port and copies its response.
 func (n *Node) proxyToLeader(w http.ResponseWriter, r *http.Request) {
 	addr, err := n.waitForLeaderAddr(r.Context())
 	if err != nil {

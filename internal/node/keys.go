@@ -42,8 +42,8 @@ func (n *Node) publishOwnKeys(ctx context.Context) error {
 	return nil
 }
 
-// composeLocal publishes the union of all nodes' keys as the local bundle, and
-// drops the key sets whose retirement time has passed: a node that left keeps its
+// composeLocal publishes the union of all nodes' keys as the local bundle and
+// drops the key sets whose retirement time has passed. A node that left keeps its
 // keys published until no SVID signed by them can still be valid (SPIFFE
 // Federation 4.1). It runs on the leader only.
 func (n *Node) composeLocal(ctx context.Context) error {

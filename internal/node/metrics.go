@@ -35,7 +35,7 @@ func (n *Node) updateStoreMetrics() {
 	n.metrics.SetRaftAppliedIndex(n.store.AppliedIndex())
 }
 
-// countRequests counts bundle endpoint answers by status code and adds the
+// countRequests counts bundle endpoint responses by status code and adds the
 // freshness headers: every node serves from its local copy of the state.
 func (n *Node) countRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
