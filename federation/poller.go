@@ -212,7 +212,7 @@ func (p *Poller) poll(ctx context.Context, rel Relationship) {
 	}
 	// A bootstrap or operator bundle is replaced by the fetched one even when the
 	// content is the same, so that the store records where the bundle came from
-	// (SPIFFE Federation 4.2: an override stands until the next refresh).
+	// (SPIFFE Federation 4.2: an override is kept until the next refresh).
 	changed := stored == nil || !status.StoredFetched || !bundle.SameKeys(stored, fetched) ||
 		stored.Sequence != fetched.Sequence || stored.HasSequence != fetched.HasSequence ||
 		stored.RefreshHint != fetched.RefreshHint
@@ -247,7 +247,7 @@ func (p *Poller) poll(ctx context.Context, rel Relationship) {
 	p.observe(rel.TrustDomain, result, len(warnings), d)
 }
 
-// fetch performs the HTTPS request and parses the answer.
+// fetch performs the HTTPS request and parses the response.
 func (p *Poller) fetch(ctx context.Context, rel Relationship) (*bundle.Bundle, []bundle.Warning, error) {
 	peer := Peer{
 		TrustDomain:  rel.TrustDomain,

@@ -39,7 +39,7 @@ func (s *Server) clusterRoutes(mux *http.ServeMux) {
 }
 
 // lazyWriter sends the 200 status only with the first byte, so that an error
-// before any data can still answer with an error status.
+// before any data can still return an error status.
 type lazyWriter struct {
 	w       http.ResponseWriter
 	written bool
@@ -53,7 +53,7 @@ func (l *lazyWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// fail answers err as an ErrorResponse.
+// fail writes err as an ErrorResponse.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var apiErr *APIError
 	if !errors.As(err, &apiErr) {

@@ -75,7 +75,7 @@ func NewServer(path string, backend Backend, logger *slog.Logger, middleware ...
 }
 
 // Handler returns the admin routes with their middleware, to serve them on other
-// listeners too (a leader answers the requests its followers forward).
+// listeners too (a leader serves the requests its followers forward).
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Start creates the socket with mode 0600, so that only the node's user can
@@ -212,7 +212,7 @@ func (s *Server) relationshipRoutes(mux *http.ServeMux) {
 		}))
 }
 
-// handle turns a backend call into a JSON answer. A nil result answers 204.
+// handle turns a backend call into a JSON response. A nil result returns 204.
 func (s *Server) handle(fn func(r *http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		result, err := fn(r)

@@ -31,7 +31,7 @@ func NewClient(mux *Mux, dialTimeout time.Duration) *Client {
 	return &Client{http: &http.Client{Transport: transport}}
 }
 
-// Do sends req to the node at raftAddr and returns its answer.
+// Do sends req to the node at raftAddr and returns its response.
 func (c *Client) Do(raftAddr string, req *http.Request) (*http.Response, error) {
 	req.URL.Scheme = "http"
 	req.URL.Host = raftAddr
@@ -69,7 +69,7 @@ func (c *Client) Apply(ctx context.Context, raftAddr string, cmd raft.Command) e
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var failure applyError
 	if json.Unmarshal(data, &failure) != nil {
-		return fmt.Errorf("forward: leader %s answered %s: %s", raftAddr, resp.Status, data)
+		return fmt.Errorf("forward: leader %s responded with %s: %s", raftAddr, resp.Status, data)
 	}
 	if sentinel := sentinels[failure.Kind]; sentinel != nil {
 		return fmt.Errorf("%w: %s", sentinel, failure.Message)
