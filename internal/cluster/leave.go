@@ -17,8 +17,8 @@ var (
 	// ErrNotLeader means this node is not the Raft leader. It is raft.ErrNotLeader,
 	// so one errors.Is check covers both packages. Send the request to the leader.
 	ErrNotLeader = raft.ErrNotLeader
-	// ErrLastVoter means the node is the only voter, so leaving would destroy the
-	// cluster. Stop the node instead; it keeps its state for a restart.
+	// ErrLastVoter means the node is the only voter, and a cluster without voters
+	// cannot elect a leader. Stop the node instead, which keeps its state.
 	ErrLastVoter = errors.New("last voter")
 	// ErrServerAlive means the server is alive in gossip, so the leader would add
 	// it again right after removing it. Stop it or let it leave first.
@@ -56,8 +56,9 @@ func (m *Manager) Leave(ctx context.Context) error {
 	}
 	self, inConfig := servers[m.cfg.NodeName]
 	if inConfig && self.Suffrage == hraft.Voter && countVoters(servers) == 1 {
-		return fmt.Errorf("cluster: node %s cannot leave: %w; it is the only voter and "+
-			"the cluster would lose its state, so stop the node instead", m.cfg.NodeName,
+		m.log.Warn("rejected leaving the cluster because this node is the last voter")
+		return fmt.Errorf("cluster: node %s cannot leave: %w; a cluster without voters "+
+			"cannot elect a leader, so stop the node instead", m.cfg.NodeName,
 			ErrLastVoter)
 	}
 
@@ -173,6 +174,8 @@ func (m *Manager) RemoveServer(ctx context.Context, name string) error {
 	}
 	m.mu.Unlock()
 	if member.status == StatusAlive {
+		m.log.Warn("rejected the removal of a server that is alive in gossip",
+			"member", name, "gossip_address", member.gossipAddr)
 		return fmt.Errorf("cluster: %w: %s at %s responds to gossip, so the leader would "+
 			"add it again; stop it or make it leave first", ErrServerAlive, name,
 			member.gossipAddr)
