@@ -45,8 +45,16 @@ func (n *Node) openStore() error {
 		return err
 	}
 	n.mux = forward.NewMux(layer, n.log.With("component", "forward"))
-	transport := hraft.NewNetworkTransportWithLogger(n.mux.RaftLayer(), raftMaxPool,
-		raftIOTimeout, telemetry.HCLogger(n.log, "raft-net"))
+	// The address book lets Raft dial a server at the address gossip reports, so
+	// a cluster whose servers all came back on new addresses can still elect.
+	n.addressBook = cluster.NewAddressBook()
+	transport := hraft.NewNetworkTransportWithConfig(&hraft.NetworkTransportConfig{
+		ServerAddressProvider: n.addressBook,
+		Logger:                telemetry.HCLogger(n.log, "raft-net"),
+		Stream:                n.mux.RaftLayer(),
+		MaxPool:               raftMaxPool,
+		Timeout:               raftIOTimeout,
+	})
 	store, err := raft.Open(raft.Config{
 		NodeID:            n.cfg.NodeName,
 		DataDir:           n.cfg.DataDir,
@@ -100,6 +108,7 @@ func (n *Node) startCluster() error {
 		DeadServerGrace:         c.DeadServerGrace,
 		MinQuorum:               c.EffectiveMinQuorum(),
 		ReconcileInterval:       c.ReconcileInterval,
+		AddressBook:             n.addressBook,
 		Logger:                  n.log.With("component", "cluster"),
 	}, n.store)
 	if err != nil {

@@ -57,10 +57,11 @@ type Node struct {
 	workloadServer *workload.Server
 	getCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 
-	mux        *forward.Mux
-	forwarder  *forward.Client
-	forwardSrv *http.Server
-	cluster    *cluster.Manager
+	mux         *forward.Mux
+	forwarder   *forward.Client
+	forwardSrv  *http.Server
+	cluster     *cluster.Manager
+	addressBook *cluster.AddressBook
 
 	rotateCh chan chan error
 	runCtx   context.Context
