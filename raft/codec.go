@@ -8,7 +8,7 @@ import (
 // entryVersion is the first byte of every log entry. Raise it when the meaning of an
 // existing command changes, because old nodes would otherwise apply the new entries
 // with the old rules. New commands only need a new kind.
-const entryVersion byte = 1
+const entryVersion byte = 2
 
 // commandKind is the second byte of a log entry. Values are written to disk: never
 // renumber or reuse one.

@@ -1,6 +1,9 @@
 package raft
 
-import "fmt"
+import (
+	"encoding/json"
+	"fmt"
+)
 
 // Command is one change to the replicated state, applied through [Store.Apply] as
 // one log entry. The set is closed: only the command types of this package
@@ -114,6 +117,9 @@ func requireTrustDomain(cmd Command) error {
 func requireDocument(cmd Command, rec *BundleRecord, fallback Source) error {
 	if len(rec.Document) == 0 {
 		return invalidCommand(cmd, "the bundle document is empty; send the JWK Set")
+	}
+	if !json.Valid(rec.Document) {
+		return invalidCommand(cmd, "the bundle document is not JSON; send the JWK Set")
 	}
 	if rec.Source == "" {
 		rec.Source = fallback

@@ -13,7 +13,7 @@ import (
 )
 
 // snapshotVersion is the version member of a snapshot document.
-const snapshotVersion = 1
+const snapshotVersion = 2
 
 // fsm is this node's copy of the replicated state. hashicorp/raft calls Apply,
 // Snapshot, Restore and StoreConfiguration from one goroutine, and readers take

@@ -1,6 +1,7 @@
 package raft
 
 import (
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -20,7 +21,7 @@ func TestUndecodableEntrySkipped(t *testing.T) {
 	require.NoError(t, future.Error())
 	response, ok := future.Response().(error)
 	require.True(t, ok, "the FSM must return an error for the entry")
-	require.ErrorContains(t, response, "log entry version 2 is not supported")
+	require.ErrorContains(t, response, fmt.Sprintf("log entry version %d is not supported", entryVersion+1))
 	require.Equal(t, future.Index(), s.AppliedIndex())
 	require.Equal(t, before, viewOf(s))
 
@@ -34,8 +35,8 @@ func TestRestoreRejectsBadSnapshots(t *testing.T) {
 		want     string
 	}{
 		{"snapshot not JSON", "{", "raft: decode snapshot"},
-		{"unknown snapshot version", `{"version":2,"index":4}`,
-			"snapshot version 2 is not supported"},
+		{"unknown snapshot version", `{"version":99,"index":4}`,
+			"snapshot version 99 is not supported"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,7 +49,7 @@ func TestRestoreRejectsBadSnapshots(t *testing.T) {
 
 func TestRestoreAcceptsNullMaps(t *testing.T) {
 	machine := newFSM(testLogger(t, "fsm"))
-	snapshot := `{"version":1,"index":9,"federated":null,"relationships":null,"statuses":null}`
+	snapshot := `{"version":2,"index":9,"federated":null,"relationships":null,"statuses":null}`
 	require.NoError(t, machine.Restore(io.NopCloser(strings.NewReader(snapshot))))
 	require.Equal(t, uint64(9), machine.appliedIndex())
 

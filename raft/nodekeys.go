@@ -1,6 +1,7 @@
 package raft
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -14,7 +15,7 @@ import (
 type NodeKeys struct {
 	Node string `json:"node"`
 	// Document is a SPIFFE bundle document with the node's public keys.
-	Document []byte `json:"document"`
+	Document json.RawMessage `json:"document"`
 	// RetireAt is when the keys may leave the local bundle if the node stops
 	// updating them: no SVID signed by them is valid after it (SPIFFE Federation 4.1).
 	RetireAt  time.Time `json:"retire_at"`
@@ -49,6 +50,8 @@ func (c PutNodeKeys) prepare() (Command, error) {
 		return nil, invalidCommand(c, "the node name is empty")
 	case len(c.Keys.Document) == 0:
 		return nil, invalidCommand(c, "the key document is empty")
+	case !json.Valid(c.Keys.Document):
+		return nil, invalidCommand(c, "the key document is not JSON")
 	}
 	return c, nil
 }
