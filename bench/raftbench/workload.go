@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"fmt"
 	"math/big"
 	"net/url"
@@ -20,12 +19,10 @@ import (
 	"github.com/bundlex/bundlex/raft"
 )
 
-// The log entry layout of bundlex v1, from raft/codec.go: a version byte, a command
-// kind byte and the command as JSON. The raw baseline writes entries in the same
-// layout, so both systems replicate entries of the same size, and checkEntries
-// compares them with the entries that a bundlex store writes.
+// The raw baseline writes entries encoded by raft.EncodeCommand, so both systems
+// replicate entries of the same size, and checkEntries compares them with the
+// entries that a bundlex store writes. The kind bytes are those of raft/codec.go.
 const (
-	entryVersion             byte = 1
 	kindUpdateRelationship   byte = 3
 	kindPutFederatedBundle   byte = 5
 	firstSequence                 = 1_000_000_000
@@ -142,20 +139,7 @@ func relationship(td string) raft.Relationship {
 // raft/codec.go. Commands built by workload.next pass the store's validation
 // unchanged, so the store encodes the same value.
 func encodeEntry(cmd raft.Command) ([]byte, error) {
-	var kind byte
-	switch cmd.(type) {
-	case raft.PutFederatedBundle:
-		kind = kindPutFederatedBundle
-	case raft.UpdateRelationship:
-		kind = kindUpdateRelationship
-	default:
-		return nil, fmt.Errorf("raftbench: no entry kind for command type %T", cmd)
-	}
-	body, err := json.Marshal(cmd)
-	if err != nil {
-		return nil, fmt.Errorf("raftbench: encode %T: %w", cmd, err)
-	}
-	return append([]byte{entryVersion, kind}, body...), nil
+	return raft.EncodeCommand(cmd)
 }
 
 // documentTemplate builds a bundle with two X.509 authorities, as during a CA
