@@ -2,11 +2,16 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -165,6 +170,19 @@ func TestLocalClusterWritesReadsAndKeys(t *testing.T) {
 	require.Contains(t, rotated, `"x509_keys": 4`)
 	require.Greater(t, localBundle(t, leader).Sequence, before)
 
+	// Reads answer from the local state with its freshness in headers; a
+	// consistent read on a follower goes through the leader.
+	for _, query := range []string{"", "?consistent=true"} {
+		resp := socketGet(t, follower, "/v1/bundles"+query)
+		require.Equal(t, http.StatusOK, resp.StatusCode, query)
+		require.NotEmpty(t, resp.Header.Get("X-Bundlex-Index"), query)
+		require.NotEmpty(t, resp.Header.Get("X-Bundlex-Last-Contact"), query)
+		require.Equal(t, "true", resp.Header.Get("X-Bundlex-Known-Leader"), query)
+	}
+	endpointResp, err := insecureEndpointGet(follower)
+	require.NoError(t, err)
+	require.NotEmpty(t, endpointResp.Header.Get("X-Bundlex-Index"))
+
 	// Snapshots are taken on the leader, from any node.
 	snapshot := filepath.Join(t.TempDir(), "state.snap")
 	follower.cli("snapshot", "save", snapshot)
@@ -247,4 +265,109 @@ func (c *localCluster) gossipAddrs(t *testing.T) []string {
 		}
 	}
 	return addrs
+}
+
+// timedPeer is an https_web bundle endpoint that records when each request came.
+type timedPeer struct {
+	*fakePeer
+	mu    sync.Mutex
+	times []time.Time
+}
+
+func startTimedPeer(t *testing.T, ca *testCA) *timedPeer {
+	p := &timedPeer{fakePeer: startFakePeer(t, ca)}
+	inner := p.server.Config.Handler
+	p.server.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		p.times = append(p.times, time.Now())
+		p.mu.Unlock()
+		inner.ServeHTTP(w, r)
+	})
+	return p
+}
+
+func (p *timedPeer) requestTimes() []time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]time.Time(nil), p.times...)
+}
+
+func TestLocalClusterFailoverKeepsPolling(t *testing.T) {
+	const interval = 3 * time.Second
+	c := startLocalCluster(t, "org-c.test", 3, peerHint)
+	ca := newTestCA(t, "peer web CA")
+	peer := startTimedPeer(t, ca)
+	peer.serve(http.StatusOK, bundleDocument(t, "org-p.test", 1, interval, newTestCA(t, "p")))
+	leader := c.leader()
+	caPath := writeTestFile(t, t.TempDir(), "ca.pem", encodePEM("CERTIFICATE", ca.cert.Raw))
+	createWebRelationship(leader, "org-p.test", peer.url(), caPath)
+	waitFor(t, time.Minute, "two polls by the first leader", func() error {
+		if n := len(peer.requestTimes()); n < 2 {
+			return fmt.Errorf("%d requests", n)
+		}
+		return nil
+	})
+
+	killedAt := time.Now()
+	leader.kill9()
+	newLeader := c.leader()
+	elected := time.Since(killedAt)
+	require.NotEqual(t, leader.name, newLeader.name)
+	t.Logf("new leader %s after %s", newLeader.name, elected)
+	waitFor(t, time.Minute, "three polls by the new leader", func() error {
+		n := 0
+		for _, at := range peer.requestTimes() {
+			if at.After(killedAt) {
+				n++
+			}
+		}
+		if n < 3 {
+			return fmt.Errorf("%d requests after the kill", n)
+		}
+		return nil
+	})
+
+	// No peer goes unpolled for longer than one interval plus the election, and
+	// the new leader resumes the schedule instead of fetching in a burst.
+	times := peer.requestTimes()
+	for i := 1; i < len(times); i++ {
+		gap := times[i].Sub(times[i-1])
+		require.LessOrEqual(t, gap, interval+elected+2*time.Second,
+			"gap before request %d", i)
+		require.GreaterOrEqual(t, gap, interval/2, "request %d came in a burst", i)
+	}
+	rel, err := newLeader.client().Relationship(context.Background(), "org-p.test")
+	require.NoError(t, err)
+	require.Empty(t, rel.Status.LastError)
+}
+
+// socketGet sends a GET to the node's admin socket and returns the response with
+// its body read and closed.
+func socketGet(t *testing.T, n *bxNode, path string) *http.Response {
+	t.Helper()
+	client := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", n.socket)
+		},
+	}, Timeout: 30 * time.Second}
+	resp, err := client.Get("http://bundlex" + path)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+// insecureEndpointGet fetches the node's bundle endpoint without checking its
+// certificate, to read the response headers only.
+func insecureEndpointGet(n *bxNode) (*http.Response, error) {
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	resp, err := client.Get(n.endpointURL())
+	if err != nil {
+		return nil, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp, nil
 }
