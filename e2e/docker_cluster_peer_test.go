@@ -48,6 +48,8 @@ func TestDockerClusterFederationPeer(t *testing.T) {
 	for _, n := range c.nodes {
 		waitForStoredSequence(t, n, peerTrustDomain, peerBundle.Sequence)
 	}
+	sampler.waitSampled(t, peerTrustDomain, c.nodes...)
+	sampler.waitSampled(t, c.trustDomain, peer)
 
 	killedAt := time.Now()
 	leader.Kill()

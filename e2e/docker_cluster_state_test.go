@@ -9,7 +9,10 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/big"
+	"net"
+	"net/http"
 	"strings"
 	"time"
 
@@ -222,4 +225,36 @@ func (c *dockerCluster) requireConverged(timeout time.Duration) dockerNodeState 
 		len(states[0].bundles), len(states[0].relationships),
 		time.Since(start).Round(time.Millisecond))
 	return states[0]
+}
+
+// adminResponse is an admin API response with the headers that the client in
+// internal/admin does not return.
+type adminResponse struct {
+	status int
+	header http.Header
+	body   []byte
+	took   time.Duration
+}
+
+// adminGet sends GET path to the node's admin socket.
+func (n *dockerNode) adminGet(path string) (adminResponse, error) {
+	client := &http.Client{
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "unix", n.socket)
+			},
+		},
+		Timeout: clusterWriteTimeout,
+	}
+	defer client.CloseIdleConnections()
+	start := time.Now()
+	resp, err := client.Get("http://bundlex-admin" + path)
+	if err != nil {
+		return adminResponse{}, fmt.Errorf("GET %s on %s: %w", path, n.alias, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return adminResponse{status: resp.StatusCode, header: resp.Header, body: body,
+		took: time.Since(start)}, err
 }

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"errors"
+	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -131,6 +133,7 @@ func TestDockerClusterPartitionedLeader(t *testing.T) {
 	t.Logf("partitioned %s: state %s, leader %q, term %d", old.alias, st.State, st.LeaderID,
 		st.Term)
 	require.NotEqual(t, "Leader", st.State, "the partitioned node still calls itself leader")
+	requireFreshnessHeaders(t, old, newLeader, majority)
 
 	waitPartitionHold(t, c, old)
 	old.Connect()
@@ -142,6 +145,45 @@ func TestDockerClusterPartitionedLeader(t *testing.T) {
 		time.Since(reconnectedAt).Round(time.Millisecond))
 	h.waitForAcks(reconnectedAt, faultRecoveryTimeout, old)
 	h.check()
+}
+
+// requireFreshnessHeaders checks what the admin API tells a reader during the
+// partition: the old leader still serves its local state, with headers saying it
+// knows no leader, but rejects a consistent read; a follower in the majority
+// answers a consistent read through the new leader.
+func requireFreshnessHeaders(t *testing.T, old, newLeader *dockerNode,
+	majority []*dockerNode) {
+	t.Helper()
+	stale, err := old.adminGet("/v1/bundle")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, stale.status, "stale read: %s", stale.body)
+	require.Equal(t, "false", stale.header.Get("X-Bundlex-Known-Leader"))
+	contact, err := strconv.ParseInt(stale.header.Get("X-Bundlex-Last-Contact"), 10, 64)
+	require.NoError(t, err, "X-Bundlex-Last-Contact header")
+	require.GreaterOrEqual(t, contact, int64(1000), "ms since the old leader last "+
+		"heard from a leader")
+	t.Logf("stale read on %s: index %s, last contact %d ms", old.alias,
+		stale.header.Get("X-Bundlex-Index"), contact)
+
+	consistent, err := old.adminGet("/v1/bundle?consistent=true")
+	require.NoError(t, err)
+	t.Logf("consistent read on %s: HTTP %d after %s: %s", old.alias, consistent.status,
+		consistent.took.Round(time.Millisecond), consistent.body)
+	require.Equal(t, http.StatusServiceUnavailable, consistent.status)
+	require.Contains(t, string(consistent.body), admin.CodeNotLeader)
+	require.LessOrEqual(t, consistent.took, maxRejectedWrite)
+
+	follower := majority[0]
+	if follower == newLeader {
+		follower = majority[1]
+	}
+	forwarded, err := follower.adminGet("/v1/bundle?consistent=true")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, forwarded.status, "consistent read through %s: %s",
+		follower.alias, forwarded.body)
+	index, err := strconv.ParseUint(forwarded.header.Get("X-Bundlex-Index"), 10, 64)
+	require.NoError(t, err, "X-Bundlex-Index header")
+	require.Greater(t, index, uint64(0))
 }
 
 // waitPartitionHold keeps the partition for partitionHold while checking that

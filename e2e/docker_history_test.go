@@ -35,6 +35,12 @@ const (
 	historyURLPrefix = "https://127.0.0.1:9/w-"
 	// historyCheckTimeout bounds the wait for the nodes to converge at the end.
 	historyCheckTimeout = 2 * time.Minute
+	// historyMaxWrite is the longest a write may take to succeed or fail. A
+	// follower waits up to 5s for a leader, or dials it for up to 5s, and the
+	// leader waits up to raft.apply_timeout (10s by default) for the commit. A
+	// longer write hung somewhere; clusterWriteTimeout is longer, so that such a
+	// write is measured rather than cut short at the bound.
+	historyMaxWrite = 16 * time.Second
 )
 
 // historyOp is one write of a history. Its fields other than completed, acked
@@ -198,6 +204,14 @@ func (h *clusterHistory) check() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var problems []string
+	for _, num := range slices.Sorted(maps.Keys(h.ops)) {
+		op := h.ops[num]
+		if took := op.completed.Sub(op.invoked); took > historyMaxWrite {
+			problems = append(problems, fmt.Sprintf("write %d through %s took %s, more "+
+				"than %s (error: %v)", num, op.node, took.Round(time.Millisecond),
+				historyMaxWrite, op.err))
+		}
+	}
 	for _, n := range h.cluster.nodes {
 		bundles, rels, err := n.bundlesAndRelationships()
 		require.NoError(h.t, err)

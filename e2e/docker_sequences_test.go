@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"maps"
 	"slices"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/bundlex/bundlex/internal/admin"
@@ -95,6 +98,20 @@ func (s *sequenceSampler) latest(node, td string) (uint64, bool) {
 	return seq, ok
 }
 
+// waitSampled waits until the sampler has read td's sequence on every node in
+// nodes, so that a fault injected next happens after a first sample.
+func (s *sequenceSampler) waitSampled(t *testing.T, td string, nodes ...*dockerNode) {
+	t.Helper()
+	waitFor(t, clusterLeaderTimeout, "a first sequence sample of "+td, func() error {
+		for _, n := range nodes {
+			if _, ok := s.latest(n.alias, td); !ok {
+				return fmt.Errorf("no sample of %s on %s yet", td, n.alias)
+			}
+		}
+		return nil
+	})
+}
+
 // requireMonotonic stops sampling and fails the test if any sequence went down.
 func (s *sequenceSampler) requireMonotonic(t *testing.T) {
 	t.Helper()
@@ -115,14 +132,17 @@ func (s *sequenceSampler) requireMonotonic(t *testing.T) {
 // local bundle sequence, so that the sampler sees sequences move during faults.
 const historyRotateInterval = 3 * time.Second
 
-// historyRotation is one `authority rotate` of a history.
+// historyRotation is one `authority rotate` of a history, followed by an
+// X509-SVID minted on the same node.
 type historyRotation struct {
-	node    string
-	invoked time.Time
-	acked   bool
-	err     error
-	// bundle is the local bundle that an acknowledged rotation returned.
-	bundle admin.Bundle
+	node  string
+	acked bool
+	err   error
+	// sequence is the local bundle sequence that an acknowledged rotation returned.
+	sequence uint64
+	// svid is the certificate chain of the X509-SVID minted after the rotation,
+	// nil when minting failed.
+	svid []*x509.Certificate
 }
 
 func (h *clusterHistory) rotateLoop() {
@@ -130,11 +150,7 @@ func (h *clusterHistory) rotateLoop() {
 	defer ticker.Stop()
 	for i := 0; ; i++ {
 		n := h.cluster.nodes[i%len(h.cluster.nodes)]
-		r := historyRotation{node: n.alias, invoked: time.Now()}
-		ctx, cancel := context.WithTimeout(context.Background(), clusterWriteTimeout)
-		r.bundle, r.err = n.admin.RotateAuthority(ctx)
-		cancel()
-		r.acked = r.err == nil
+		r := h.rotate(n)
 		h.mu.Lock()
 		h.rotations = append(h.rotations, r)
 		h.mu.Unlock()
@@ -146,10 +162,45 @@ func (h *clusterHistory) rotateLoop() {
 	}
 }
 
-// checkRotations checks that n's local bundle contains every X.509 authority
-// that an acknowledged rotation published, at a sequence no lower than the
-// rotation returned. No authority expires during a test, so none may be gone.
-// The caller holds h.mu.
+// rotate rotates n's keys and then mints an X509-SVID with n's active CA.
+func (h *clusterHistory) rotate(n *dockerNode) historyRotation {
+	ctx, cancel := context.WithTimeout(context.Background(), clusterWriteTimeout)
+	defer cancel()
+	r := historyRotation{node: n.alias}
+	b, err := n.admin.RotateAuthority(ctx)
+	r.acked, r.err, r.sequence = err == nil, err, b.Sequence
+	svid, err := n.admin.MintX509SVID(ctx, admin.MintX509SVIDRequest{
+		SPIFFEID: "spiffe://" + h.cluster.trustDomain + "/history/" + n.alias})
+	if err == nil {
+		r.svid, _ = parsePEMCertificates(svid.CertsPEM)
+	}
+	return r
+}
+
+// parsePEMCertificates parses every CERTIFICATE block of data.
+func parsePEMCertificates(data string) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	rest := []byte(data)
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			return certs, nil
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		certs = append(certs, cert)
+	}
+}
+
+// checkRotations checks n's local bundle against the rotations: its sequence is
+// no lower than any acknowledged rotation returned, and every X509-SVID minted
+// during the history still verifies against it. A rotation may withdraw a
+// prepared key that never signed anything, but no CA that signed an SVID may
+// leave the bundle while that SVID is valid (SPIFFE Federation 4.1). The caller
+// holds h.mu.
 func (h *clusterHistory) checkRotations(n *dockerNode) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), clusterReadTimeout)
 	defer cancel()
@@ -164,42 +215,38 @@ func (h *clusterHistory) checkRotations(n *dockerNode) []string {
 	}
 	var problems []string
 	for _, r := range h.rotations {
-		if !r.acked {
-			continue
-		}
-		if local.Sequence < r.bundle.Sequence {
+		if r.acked && local.Sequence < r.sequence {
 			problems = append(problems, fmt.Sprintf("%s serves local sequence %d, lower "+
 				"than %d that a rotation through %s returned", n.alias, local.Sequence,
-				r.bundle.Sequence, r.node))
+				r.sequence, r.node))
 		}
-		published, err := spiffebundle.Parse(td, r.bundle.Document)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("rotation through %s returned an "+
-				"invalid bundle: %v", r.node, err))
+		if r.svid == nil {
 			continue
 		}
-		for _, cert := range published.X509Authorities() {
-			if !final.HasX509Authority(cert) {
-				problems = append(problems, fmt.Sprintf("%s lost the X.509 authority %q "+
-					"that sequence %d published", n.alias, cert.Subject, r.bundle.Sequence))
-			}
+		if _, _, err := x509svid.Verify(r.svid, final); err != nil {
+			problems = append(problems, fmt.Sprintf("an X509-SVID that %s minted (authority "+
+				"key ID %x) does not verify against the local bundle of %s at sequence "+
+				"%d: %v", r.node, r.svid[0].AuthorityKeyId, n.alias, local.Sequence, err))
 		}
 	}
 	return problems
 }
 
-// rotationSummary counts the rotations by outcome and quotes each error once.
+// rotationSummary counts the rotations and minted SVIDs and quotes each error.
 // The caller holds h.mu.
 func (h *clusterHistory) rotationSummary() string {
-	acked := 0
+	acked, minted := 0, 0
 	var failures []string
 	for _, r := range h.rotations {
+		if r.svid != nil {
+			minted++
+		}
 		if r.acked {
 			acked++
 		} else {
 			failures = append(failures, fmt.Sprintf("%s: %v", r.node, r.err))
 		}
 	}
-	return fmt.Sprintf("rotations: %d attempted, %d acknowledged; failures: %v",
-		len(h.rotations), acked, failures)
+	return fmt.Sprintf("rotations: %d attempted, %d acknowledged, %d X509-SVIDs minted; "+
+		"failures: %v", len(h.rotations), acked, minted, failures)
 }
