@@ -117,10 +117,12 @@ func newRootCommand() *cobra.Command {
 		newAuthorityCommand(g),
 		newX509Command(g),
 		newJWTCommand(g),
+		newSVIDCommand(g),
 		newClusterCommand(g),
 		newSnapshotCommand(g),
 		newHealthcheckCommand(g),
 		newVersionCommand(g),
+		newDemoCommand(),
 	)
 	return root
 }
