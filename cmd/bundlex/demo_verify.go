@@ -74,9 +74,9 @@ type demoVerifyClient struct {
 	http *http.Client
 }
 
-// newDemoVerifyClient authenticates the verify API as its consumers do. The
-// server presents org B's bundle endpoint X509-SVID, which must chain to org
-// B's bundle and carry the endpoint's SPIFFE ID.
+// newDemoVerifyClient returns a client that authenticates the verify API as its
+// consumers do. The server presents org B's bundle endpoint X509-SVID, which
+// must chain to org B's bundle and carry the endpoint's SPIFFE ID.
 func newDemoVerifyClient(ctx context.Context, org *demoOrg) (*demoVerifyClient, error) {
 	local, err := org.client.LocalBundle(ctx)
 	if err != nil {
