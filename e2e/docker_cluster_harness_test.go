@@ -31,7 +31,7 @@ const (
 	// A host directory is bound there, so that the test process calls the admin
 	// API directly: a docker exec per request would be too slow for a write load.
 	clusterSocketDir = "/run/bundlex"
-	// clusterTLSDir holds the cluster CA and the node's certificate and key.
+	// clusterTLSDir contains the cluster CA and the node's certificate and key.
 	clusterTLSDir = "/etc/bundlex/tls"
 	// clusterRefreshHint is the refresh hint the nodes publish, short so that a
 	// federation peer fetches a rotation within seconds.
@@ -270,14 +270,12 @@ func (c *dockerCluster) leader() *dockerNode {
 // followers returns every node except the current leader.
 func (c *dockerCluster) followers() []*dockerNode {
 	c.t.Helper()
-	leader := c.leader()
-	var out []*dockerNode
-	for _, n := range c.nodes {
-		if n != leader {
-			out = append(out, n)
-		}
-	}
-	return out
+	return c.others(c.leader())
+}
+
+// others returns every node except n.
+func (c *dockerCluster) others(n *dockerNode) []*dockerNode {
+	return slices.DeleteFunc(slices.Clone(c.nodes), func(o *dockerNode) bool { return o == n })
 }
 
 // node returns the node called name, or nil.

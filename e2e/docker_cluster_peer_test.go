@@ -30,7 +30,7 @@ func TestDockerClusterFederationPeer(t *testing.T) {
 		name: "peer", bootstrapExpect: 1}, nil)
 	peer.WaitHealthy(dockerReadyTimeout)
 	leader := c.leader()
-	followers := c.followers()
+	followers := c.others(leader)
 	endpointNode := followers[0]
 	sampler := startSequenceSampler(t, append([]*dockerNode{peer}, c.nodes...),
 		peerTrustDomain, dockerTrustDomain)
@@ -87,7 +87,7 @@ func TestDockerClusterFederationPeer(t *testing.T) {
 	stored, err := peer.admin.Bundle(context.Background(), c.trustDomain)
 	require.NoError(t, err)
 	require.JSONEq(t, string(requireLocalBundle(t, endpointNode).Document),
-		string(stored.Document), "the peer holds the bundle that the endpoint serves")
+		string(stored.Document), "the peer stores the bundle that the endpoint serves")
 	sampler.requireMonotonic(t)
 }
 
@@ -118,7 +118,7 @@ func createSPIFFERelationship(n *dockerNode, td string, owner *dockerNode,
 	return err
 }
 
-// waitForStoredSequence waits until n holds td's bundle at sequence seq or
+// waitForStoredSequence waits until n stores td's bundle at sequence seq or
 // higher, fetched from td's endpoint.
 func waitForStoredSequence(t *testing.T, n *dockerNode, td string, seq uint64) {
 	t.Helper()
@@ -131,7 +131,7 @@ func waitForStoredSequence(t *testing.T, n *dockerNode, td string, seq uint64) {
 				return err
 			}
 			if b.Sequence < seq || b.Source != "fetched" {
-				return fmt.Errorf("holds sequence %d from %s", b.Sequence, b.Source)
+				return fmt.Errorf("stores sequence %d from %s", b.Sequence, b.Source)
 			}
 			return nil
 		})

@@ -102,16 +102,8 @@ func (n *dockerNode) updateRelationshipURL(td, url string) error {
 	return err
 }
 
-// localSequence returns the spiffe_sequence of the bundle the node serves.
-func (n *dockerNode) localSequence() (uint64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), clusterReadTimeout)
-	defer cancel()
-	b, err := n.admin.LocalBundle(ctx)
-	return b.Sequence, err
-}
-
 // bundlesAndRelationships reads the federated bundles and relationships that
-// the node holds.
+// the node stores.
 func (n *dockerNode) bundlesAndRelationships() ([]admin.Bundle, []admin.Relationship,
 	error) {
 	ctx, cancel := context.WithTimeout(context.Background(), clusterReadTimeout)

@@ -3,7 +3,6 @@ package e2e
 import (
 	"errors"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,7 +37,7 @@ const (
 func TestDockerClusterLeaderKill(t *testing.T) {
 	c := startDockerCluster(t, 3, dockerTrustDomain)
 	oldLeader := c.leader()
-	survivors := c.followers()
+	survivors := c.others(oldLeader)
 	trusted := containerLocalBundle(t, survivors[0].container, c.trustDomain)
 	load := startEndpointLoad(t, trusted, survivors...)
 	h := startHistory(t, c)
@@ -108,7 +107,7 @@ func TestDockerClusterPartitionedLeader(t *testing.T) {
 	h := startHistory(t, c)
 	h.waitForAcks(time.Now(), faultRecoveryTimeout, c.nodes...)
 	old := c.leader()
-	majority := c.followers()
+	majority := c.others(old)
 
 	old.Disconnect()
 	disconnectedAt := time.Now()
@@ -117,7 +116,7 @@ func TestDockerClusterPartitionedLeader(t *testing.T) {
 		time.Since(disconnectedAt).Round(time.Millisecond))
 	h.waitForAcks(disconnectedAt, faultRecoveryTimeout, majority...)
 
-	// A write sent to the old leader fails within a bounded time and says why.
+	// A write sent to the old leader fails within a bounded time, with a reason.
 	op := h.write(old, false)
 	took := op.completed.Sub(op.invoked)
 	t.Logf("write through partitioned %s failed after %s: %v", old.alias,
@@ -147,10 +146,10 @@ func TestDockerClusterPartitionedLeader(t *testing.T) {
 	h.check()
 }
 
-// requireFreshnessHeaders checks what the admin API tells a reader during the
-// partition: the old leader still serves its local state, with headers saying it
-// knows no leader, but rejects a consistent read; a follower in the majority
-// answers a consistent read through the new leader.
+// requireFreshnessHeaders checks the admin API during the partition. The old
+// leader still serves its local state, with headers that report no known leader,
+// but it rejects a consistent read. A follower in the majority serves a
+// consistent read through the new leader.
 func requireFreshnessHeaders(t *testing.T, old, newLeader *dockerNode,
 	majority []*dockerNode) {
 	t.Helper()
@@ -212,8 +211,7 @@ func TestDockerClusterRollingRestart(t *testing.T) {
 	h.waitForAcks(time.Now(), faultRecoveryTimeout, c.nodes...)
 
 	for _, n := range c.nodes {
-		others := slices.DeleteFunc(slices.Clone(c.nodes),
-			func(o *dockerNode) bool { return o == n })
+		others := c.others(n)
 		wasLeader := c.leader() == n
 		start := time.Now()
 		n.Stop()
@@ -226,6 +224,7 @@ func TestDockerClusterRollingRestart(t *testing.T) {
 		n.Start()
 		ready := n.WaitHealthy(dockerReadyTimeout)
 		c.waitCaughtUp(n, faultRecoveryTimeout)
+		c.waitForVoters(len(c.nodes))
 		h.waitForAcks(time.Now(), faultRecoveryTimeout, n)
 		t.Logf("%s (leader before: %t) stopped in %s (%s), ready %s and caught up %s "+
 			"after docker start", n.alias, wasLeader, stopped.Round(time.Millisecond), exit,

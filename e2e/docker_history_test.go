@@ -61,10 +61,10 @@ type historyOp struct {
 }
 
 // clusterHistory runs one writer per node that sends numbered writes through that
-// node, records which ones the cluster acknowledged, and at the end checks that
-// every node holds exactly the acknowledged writes and possibly some of the
-// failed ones, and nothing else. A failed write may still have been applied,
-// because the leader can commit an entry after the client gave up on it.
+// node, and records which ones the cluster acknowledged. At the end, every node
+// must contain every acknowledged write, possibly some failed ones, and nothing
+// else. A failed write may still have been applied, because the leader can
+// commit an entry after the client gave up on it.
 type clusterHistory struct {
 	t       *testing.T
 	cluster *dockerCluster
@@ -195,7 +195,7 @@ func (h *clusterHistory) halt() {
 	h.sampler.halt()
 }
 
-// check stops the load, waits until every node holds the same state, and checks
+// check stops the load, waits until every node stores the same state, and checks
 // every node's bundles, relationships and sampled sequences against the history.
 func (h *clusterHistory) check() {
 	h.t.Helper()
@@ -226,7 +226,7 @@ func (h *clusterHistory) check() {
 }
 
 // checkBundles returns every difference between the history's bundle writes and
-// the bundles that n holds.
+// the bundles that n stores.
 func (h *clusterHistory) checkBundles(n *dockerNode, bundles []admin.Bundle) []string {
 	var problems []string
 	seen := map[string]bool{}
@@ -242,14 +242,14 @@ func (h *clusterHistory) checkBundles(n *dockerNode, bundles []admin.Bundle) []s
 		}
 		op := h.ops[num]
 		if op == nil || op.bundle == nil {
-			problems = append(problems, fmt.Sprintf("%s holds %s, which no client wrote",
+			problems = append(problems, fmt.Sprintf("%s stores %s, which no client wrote",
 				n.alias, b.TrustDomain))
 			continue
 		}
 		stored, err := spiffebundle.Parse(spiffeid.RequireTrustDomainFromString(
 			b.TrustDomain), b.Document)
 		if err != nil || !op.bundle.Equal(stored) {
-			problems = append(problems, fmt.Sprintf("%s holds for %s a document other "+
+			problems = append(problems, fmt.Sprintf("%s stores for %s a document other "+
 				"than write %d sent (parse error %v)", n.alias, b.TrustDomain, num, err))
 		}
 	}
@@ -264,10 +264,10 @@ func (h *clusterHistory) checkBundles(n *dockerNode, bundles []admin.Bundle) []s
 	return problems
 }
 
-// checkRelationships checks the URL of each history relationship on n: it is
-// the last acknowledged update of that relationship, or a failed update, which
-// may have been applied after the client gave up, but never an acknowledged
-// update that a later acknowledged one replaced.
+// checkRelationships checks the URL of each history relationship on n. It must
+// come from the last acknowledged update of that relationship or from a failed
+// update, which may have been applied after the client gave up. An
+// acknowledged update that a later acknowledged one replaced must be gone.
 func (h *clusterHistory) checkRelationships(n *dockerNode, rels []admin.Relationship) []string {
 	var problems []string
 	urls := map[string]string{}
@@ -295,14 +295,14 @@ func (h *clusterHistory) checkRelationships(n *dockerNode, rels []admin.Relation
 		op := h.ops[num]
 		switch {
 		case err != nil || (num != 0 && (op == nil || op.trustDomain != name)):
-			problems = append(problems, fmt.Sprintf("%s holds URL %s for %s, which no "+
+			problems = append(problems, fmt.Sprintf("%s stores URL %s for %s, which no "+
 				"client wrote", n.alias, url, name))
 		case num == lastAcked:
 		case num == 0 || op.acked:
-			problems = append(problems, fmt.Sprintf("%s holds URL %s for %s, but write "+
+			problems = append(problems, fmt.Sprintf("%s stores URL %s for %s, but write "+
 				"%d set it later and was acknowledged", n.alias, url, name, lastAcked))
 		case num < lastAcked:
-			h.t.Logf("%s holds for %s the URL of failed write %d, older than "+
+			h.t.Logf("%s stores for %s the URL of failed write %d, older than "+
 				"acknowledged write %d: the failed write was applied late (error: %v)",
 				n.alias, name, num, lastAcked, op.err)
 		}

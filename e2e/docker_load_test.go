@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -32,9 +33,11 @@ const (
 )
 
 // endpointLoad sends endpointLoadRate requests per second to the https_spiffe
-// bundle endpoints of its targets in turn, and checks each response: status
-// 200, Content-Type application/json, a body that parses as a SPIFFE bundle,
-// and a spiffe_sequence that never goes down on one target.
+// bundle endpoints of its targets in turn. Each response must have status 200,
+// Content-Type application/json and a body that parses as a SPIFFE bundle. Its
+// spiffe_sequence and X-Bundlex-Index header must never go down on one target.
+// The targets must not restart during the load, because a restarted node
+// reports its applied index from zero until it catches up.
 type endpointLoad struct {
 	targets []*dockerNode
 	td      spiffeid.TrustDomain
@@ -51,9 +54,19 @@ type endpointLoad struct {
 	failures   []string
 	failed     int
 	latencies  []time.Duration
-	sequences  map[string]uint64
+	last       map[string]endpointAnswer
 	perTarget  map[string]int
 	maxLatency time.Duration
+	// leaderless counts successful responses whose X-Bundlex-Known-Leader
+	// header was false: served while the target knew no leader.
+	leaderless int
+}
+
+// endpointAnswer is what one successful request returned.
+type endpointAnswer struct {
+	sequence    uint64
+	index       uint64
+	knownLeader bool
 }
 
 // startEndpointLoad starts the load on targets. trusted authenticates their
@@ -83,7 +96,7 @@ func startEndpointLoad(t *testing.T, trusted *spiffebundle.Bundle,
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 		slots:     make(chan struct{}, endpointLoadMaxInFlight),
-		sequences: map[string]uint64{},
+		last:      map[string]endpointAnswer{},
 		perTarget: map[string]int{},
 		started:   time.Now(),
 	}
@@ -108,60 +121,71 @@ func (l *endpointLoad) run() {
 		select {
 		case l.slots <- struct{}{}:
 		default:
-			l.record(target, 0, 0, fmt.Errorf("%d requests still in flight", cap(l.slots)))
+			l.record(target, 0, endpointAnswer{}, fmt.Errorf("%d requests still in flight",
+				cap(l.slots)))
 			continue
 		}
 		inFlight.Go(func() {
 			defer func() { <-l.slots }()
 			start := time.Now()
-			seq, err := l.fetch(target)
-			l.record(target, time.Since(start), seq, err)
+			answer, err := l.fetch(target)
+			l.record(target, time.Since(start), answer, err)
 		})
 	}
 }
 
-// fetch sends one GET to target's endpoint and returns the served sequence.
-func (l *endpointLoad) fetch(target *dockerNode) (uint64, error) {
+// fetch sends one GET to target's endpoint.
+func (l *endpointLoad) fetch(target *dockerNode) (endpointAnswer, error) {
+	var answer endpointAnswer
 	ctx, cancel := context.WithTimeout(context.Background(), endpointLoadTimeout)
 	defer cancel()
 	url := containerURL(target.container, dockerEndpointPort, "/")
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return 0, err
+		return answer, err
 	}
 	resp, err := l.client.Do(req)
 	if err != nil {
-		return 0, err
+		return answer, err
 	}
 	defer resp.Body.Close()
+
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, fmt.Errorf("read the body from %s: %w", url, err)
+		return answer, fmt.Errorf("read the body from %s: %w", url, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET %s returned %d: %s", url, resp.StatusCode, body)
+		return answer, fmt.Errorf("GET %s returned %d: %s", url, resp.StatusCode, body)
 	}
 	mediaType, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if err != nil || mediaType != "application/json" {
-		return 0, fmt.Errorf("GET %s returned Content-Type %q, not application/json", url,
+		return answer, fmt.Errorf("GET %s returned Content-Type %q, not application/json", url,
 			resp.Header.Get("Content-Type"))
 	}
+
 	b, err := spiffebundle.Parse(l.td, body)
 	if err != nil {
-		return 0, fmt.Errorf("GET %s returned no SPIFFE bundle: %w", url, err)
+		return answer, fmt.Errorf("GET %s returned no SPIFFE bundle: %w", url, err)
 	}
 	seq, ok := b.SequenceNumber()
 	if !ok {
-		return 0, fmt.Errorf("GET %s returned a bundle without spiffe_sequence", url)
+		return answer, fmt.Errorf("GET %s returned a bundle without spiffe_sequence", url)
 	}
 	l.trust.update(b, seq)
-	return seq, nil
+
+	index, err := strconv.ParseUint(resp.Header.Get("X-Bundlex-Index"), 10, 64)
+	if err != nil {
+		return answer, fmt.Errorf("GET %s: invalid X-Bundlex-Index header: %w", url, err)
+	}
+	answer = endpointAnswer{sequence: seq, index: index,
+		knownLeader: resp.Header.Get("X-Bundlex-Known-Leader") == "true"}
+	return answer, nil
 }
 
-// latestBundle authenticates the endpoints with the newest bundle they served, as
-// a federation peer does (SPIFFE Federation 5.2.2.4: after the first fetch, the
-// latest fetched bundle authenticates the endpoint), so that the endpoints may
-// switch to an SVID from a rotated CA.
+// latestBundle authenticates the endpoints with the newest bundle they served,
+// so that they may switch to an SVID from a rotated CA. A federation peer does
+// the same: SPIFFE Federation 5.2.2.4 authenticates the endpoint with the latest
+// fetched bundle after the first fetch.
 type latestBundle struct {
 	mu     sync.Mutex
 	bundle *spiffebundle.Bundle
@@ -184,17 +208,23 @@ func (s *latestBundle) update(b *spiffebundle.Bundle, seq uint64) {
 	}
 }
 
-// record counts one request. seq is the served sequence of a success.
-func (l *endpointLoad) record(target *dockerNode, latency time.Duration, seq uint64,
-	err error) {
+// record counts one request.
+func (l *endpointLoad) record(target *dockerNode, latency time.Duration,
+	answer endpointAnswer, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.sent++
 	l.perTarget[target.alias]++
-	if err == nil && seq < l.sequences[target.alias] {
+	prev := l.last[target.alias]
+	switch {
+	case err != nil:
+	case answer.sequence < prev.sequence:
 		// SPIFFE Trust Domain and Bundle 4.1.1: spiffe_sequence only grows.
-		err = fmt.Errorf("%s served sequence %d after %d", target.alias, seq,
-			l.sequences[target.alias])
+		err = fmt.Errorf("%s served sequence %d after %d", target.alias, answer.sequence,
+			prev.sequence)
+	case answer.index < prev.index:
+		err = fmt.Errorf("%s reported applied index %d after %d", target.alias,
+			answer.index, prev.index)
 	}
 	if err != nil {
 		l.failed++
@@ -205,7 +235,10 @@ func (l *endpointLoad) record(target *dockerNode, latency time.Duration, seq uin
 		return
 	}
 	l.succeeded++
-	l.sequences[target.alias] = seq
+	if !answer.knownLeader {
+		l.leaderless++
+	}
+	l.last[target.alias] = answer
 	l.latencies = append(l.latencies, latency)
 	l.maxLatency = max(l.maxLatency, latency)
 }
@@ -228,16 +261,19 @@ type endpointLoadReport struct {
 	failed    int
 	failures  []string
 	perTarget map[string]int
-	p99       time.Duration
-	max       time.Duration
+	// leaderless counts the successes served while the target knew no leader.
+	leaderless int
+	p99        time.Duration
+	max        time.Duration
 }
 
 // String formats the report for the test log.
 func (r endpointLoadReport) String() string {
-	return fmt.Sprintf("%d requests in %s (%.1f/s) to %v: %d succeeded, %d failed; "+
-		"latency p99 %s, max %s", r.sent, r.duration.Round(time.Millisecond),
-		float64(r.sent)/r.duration.Seconds(), r.perTarget, r.succeeded, r.failed,
-		r.p99.Round(time.Millisecond), r.max.Round(time.Millisecond))
+	return fmt.Sprintf("%d requests in %s (%.1f/s) to %v: %d succeeded (%d of them "+
+		"while the node knew no leader), %d failed; latency p99 %s, max %s", r.sent,
+		r.duration.Round(time.Millisecond), float64(r.sent)/r.duration.Seconds(),
+		r.perTarget, r.succeeded, r.leaderless, r.failed, r.p99.Round(time.Millisecond),
+		r.max.Round(time.Millisecond))
 }
 
 // finish stops the load and returns its report.
@@ -247,7 +283,7 @@ func (l *endpointLoad) finish() endpointLoadReport {
 	defer l.mu.Unlock()
 	r := endpointLoadReport{duration: time.Since(l.started), sent: l.sent,
 		succeeded: l.succeeded, failed: l.failed, failures: slices.Clone(l.failures),
-		perTarget: l.perTarget, max: l.maxLatency}
+		perTarget: l.perTarget, leaderless: l.leaderless, max: l.maxLatency}
 	if len(l.latencies) > 0 {
 		sorted := slices.Sorted(slices.Values(l.latencies))
 		r.p99 = sorted[len(sorted)*99/100]

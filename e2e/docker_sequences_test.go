@@ -27,7 +27,7 @@ const sequenceSampleInterval = 250 * time.Millisecond
 // spiffe_sequence of the local bundle and of the stored bundles of the tracked
 // trust domains, and records every decrease. SPIFFE Trust Domain and Bundle
 // 4.1.1: the sequence only ever grows, and bundlex applies that to what each
-// node holds, so a decrease on one node is a rollback, even across restarts and
+// node stores, so a decrease on one node is a rollback, even across restarts and
 // leader changes. Reads that fail, as on a stopped node, are skipped.
 type sequenceSampler struct {
 	stop   chan struct{}
@@ -129,7 +129,7 @@ func (s *sequenceSampler) requireMonotonic(t *testing.T) {
 
 // historyRotateInterval is the pause between two authority rotations of a
 // history, which go through the nodes in turn. Each rotation publishes a new
-// local bundle sequence, so that the sampler sees sequences move during faults.
+// local bundle sequence, so that sequences change during faults.
 const historyRotateInterval = 3 * time.Second
 
 // historyRotation is one `authority rotate` of a history, followed by an
