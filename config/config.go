@@ -36,6 +36,10 @@ const (
 	DefaultEndpointAddress = "0.0.0.0:8443"
 	DefaultEndpointPath    = "/"
 	DefaultRefreshHint     = 5 * time.Minute
+	// DefaultVerifyClockSkew is the tolerance for JWT-SVID exp, nbf and iat.
+	DefaultVerifyClockSkew = 30 * time.Second
+	// MaxVerifyClockSkew is the largest accepted verify.clock_skew.
+	MaxVerifyClockSkew = 5 * time.Minute
 	// DefaultCertReloadInterval is how often certificate files are checked for changes.
 	DefaultCertReloadInterval = 30 * time.Second
 	// DefaultBundlePollInterval is how often the file authority checks its bundle file.
@@ -182,6 +186,8 @@ type ConsumerConfig struct {
 	OutputDirectory string
 	// VerifyAddress is the host:port of the HTTPS verify API. Empty disables it.
 	VerifyAddress string
+	// VerifyClockSkew is how far JWT-SVID times may be off from this node's clock.
+	VerifyClockSkew time.Duration
 }
 
 // RaftConfig is the replicated store's snapshot and apply settings. Its
@@ -232,8 +238,9 @@ func Default() *Config {
 			RetryBackoffMax: DefaultRetryBackoffMax,
 			TrustDomains:    map[string]Relationship{},
 		},
-		Health:  HealthConfig{Address: DefaultHealthAddress},
-		Cluster: defaultCluster(),
+		Health:    HealthConfig{Address: DefaultHealthAddress},
+		Consumers: ConsumerConfig{VerifyClockSkew: DefaultVerifyClockSkew},
+		Cluster:   defaultCluster(),
 		Raft: RaftConfig{
 			SnapshotRetain:    DefaultRaftSnapshotRetain,
 			SnapshotThreshold: DefaultRaftSnapshotThreshold,

@@ -104,6 +104,8 @@ var settings = []setting{
 		func(c *Config) any { return &c.Consumers.OutputDirectory }},
 	{"verify.address", "host:port of the HTTPS verify API (empty: disabled)",
 		func(c *Config) any { return &c.Consumers.VerifyAddress }},
+	{"verify.clock_skew", "tolerance for JWT-SVID exp, nbf and iat times",
+		func(c *Config) any { return &c.Consumers.VerifyClockSkew }},
 	{"health.address", "host:port for /healthz, /readyz and /metrics (empty: disabled)",
 		func(c *Config) any { return &c.Health.Address }},
 	{"cluster.raft_address", "host:port the Raft transport listens on",

@@ -15,6 +15,10 @@ func (c *Config) validateConsumers() []error {
 			MaxSocketPathLength)))
 	}
 	errs = append(errs, checkHostPort("verify.address", c.Consumers.VerifyAddress, true))
+	if skew := c.Consumers.VerifyClockSkew; skew < 0 || skew > MaxVerifyClockSkew {
+		errs = append(errs, invalid("verify.clock_skew", skew, fmt.Sprintf(
+			"use a duration from 0s to %s", MaxVerifyClockSkew)))
+	}
 	base := "spiffe://" + c.TrustDomain
 	for _, prefix := range c.Authority.MintAllowedIDPrefixes {
 		if prefix != base && !strings.HasPrefix(prefix, base+"/") {

@@ -41,6 +41,9 @@ func (n *Node) waitForLeaderAddr(ctx context.Context) (string, error) {
 	waitCtx, cancel := context.WithTimeout(ctx, leaderWait)
 	defer cancel()
 	if err := n.store.WaitForLeader(waitCtx); err != nil {
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("node: wait for a cluster leader: %w", ctx.Err())
+		}
 		return "", fmt.Errorf("node: %w after waiting %s: the cluster may have lost quorum; "+
 			"check `bundlex cluster raft` on each node: %w", ErrNoLeader, leaderWait, raft.ErrNotLeader)
 	}

@@ -98,7 +98,7 @@ func (j jwtValidator) ValidateJWTSVID(token, audience string) (string, map[strin
 func (n *Node) startConsumers(ctx context.Context) error {
 	verifier, err := verify.NewVerifier(verify.TrustFunc(func() *verify.Trust {
 		return n.views.get().trust
-	}))
+	}), verify.WithClockSkew(n.cfg.Consumers.VerifyClockSkew))
 	if err != nil {
 		return err
 	}

@@ -161,7 +161,7 @@ func (n *Node) runAuthority(ctx context.Context) {
 			n.log.Error("authority rotation step failed", "error", err, "retry_in", retryDelay)
 		}
 		if changed || !n.ownKeysPublished() {
-			if pubErr := n.publishOwnKeys(ctx); pubErr != nil {
+			if pubErr := n.publishOwnKeys(ctx); pubErr != nil && ctx.Err() == nil {
 				n.log.Error("publish node keys failed", "error", pubErr, "retry_in", retryDelay)
 				err = errRetry
 			}

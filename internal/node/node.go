@@ -273,5 +273,13 @@ func (n *Node) leaderID() string {
 	return string(id)
 }
 
+// VerifyURL returns the URL of the verify API, or "" when it is disabled.
+func (n *Node) VerifyURL() string {
+	if n.verifyServer == nil {
+		return ""
+	}
+	return "https://" + n.verifyServer.Addr().String()
+}
+
 // Store returns the node's replicated store, for tests and tools.
 func (n *Node) Store() *raft.Store { return n.store }
