@@ -168,6 +168,9 @@ type Relationship struct {
 	BundleFormat string
 	// CAFile contains PEM roots for https_web. Empty means the system roots.
 	CAFile string
+	// AllowedIDPrefixes is a comma-separated list of SPIFFE ID prefixes that the
+	// peer's credentials must fall under. Empty allows the whole trust domain.
+	AllowedIDPrefixes string
 }
 
 // HealthConfig is the HTTP listener for /healthz, /readyz and /metrics.

@@ -18,6 +18,7 @@ var relationshipFields = map[string]func(r *Relationship) *string{
 	"bundle_path":         func(r *Relationship) *string { return &r.BundlePath },
 	"bundle_format":       func(r *Relationship) *string { return &r.BundleFormat },
 	"ca_file":             func(r *Relationship) *string { return &r.CAFile },
+	"allowed_id_prefixes": func(r *Relationship) *string { return &r.AllowedIDPrefixes },
 }
 
 // yamlSource is one YAML or JSON document: the config file, or the value of the

@@ -50,6 +50,7 @@ func newFederationCreateCommand(g *globalOptions) *cobra.Command {
 
 func newFederationUpdateCommand(g *globalOptions) *cobra.Command {
 	flags := &relationshipFlags{}
+	var clearPrefixes bool
 	cmd := &cobra.Command{
 		Use:   "update",
 		Short: "Change a federation relationship",
@@ -61,6 +62,11 @@ func newFederationUpdateCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if clearPrefixes && len(req.AllowedIDPrefixes) > 0 {
+				return usageErrorf("--clear-allowed-id-prefixes and --allowed-id-prefix " +
+					"contradict each other: pass one of them")
+			}
+			req.ClearAllowedIDPrefixes = clearPrefixes
 			rel, err := g.client().UpdateRelationship(cmd.Context(), td, req)
 			if err != nil {
 				return err
@@ -70,6 +76,8 @@ func newFederationUpdateCommand(g *globalOptions) *cobra.Command {
 		},
 	}
 	flags.register(cmd)
+	cmd.Flags().BoolVar(&clearPrefixes, "clear-allowed-id-prefixes", false,
+		"remove every allowed ID prefix, so that the whole trust domain is trusted again")
 	return cmd
 }
 

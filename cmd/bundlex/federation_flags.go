@@ -28,7 +28,7 @@ type relationshipFlags struct {
 
 // updateFlags are the flags that `federation update` can change.
 var updateFlags = []string{"bundle-endpoint-url", "profile", "endpoint-spiffe-id",
-	"bundle-path", "ca-file", "allowed-id-prefix"}
+	"bundle-path", "ca-file", "allowed-id-prefix", "clear-allowed-id-prefixes"}
 
 func (f *relationshipFlags) register(cmd *cobra.Command) {
 	fs := cmd.Flags()

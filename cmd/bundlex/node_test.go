@@ -114,6 +114,22 @@ func TestFederationCommandsOnRealNode(t *testing.T) {
 	require.Contains(t, stdout, "State                   : failing\n")
 	require.NotContains(t, stdout, "Last error              : none\n")
 
+	// Allowed ID prefixes can be set and cleared again.
+	stdout, stderr, code = runCLI(t, socket, "", "federation", "update", "--trust-domain",
+		"org-c.test", "--allowed-id-prefix", "spiffe://org-c.test/agents/")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "spiffe://org-c.test/agents/")
+	_, stderr, code = runCLI(t, socket, "", "federation", "update", "--trust-domain",
+		"org-c.test", "--clear-allowed-id-prefixes", "--allowed-id-prefix",
+		"spiffe://org-c.test/x")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "contradict each other")
+	stdout, stderr, code = runCLI(t, socket, "", "federation", "update", "--trust-domain",
+		"org-c.test", "--clear-allowed-id-prefixes")
+	require.Equal(t, 0, code, stderr)
+	require.NotContains(t, stdout, "spiffe://org-c.test/agents/")
+	require.Contains(t, stdout, "any SPIFFE ID of the trust domain")
+
 	_, stderr, code = runCLI(t, socket, "", "federation", "delete", "--trust-domain",
 		"org-c.test")
 	require.Equal(t, 0, code, stderr)

@@ -68,6 +68,9 @@ type RelationshipRequest struct {
 	EndpointSPIFFEID  string   `json:"endpoint_spiffe_id,omitempty"`
 	CAPEM             string   `json:"ca_pem,omitempty"`
 	AllowedIDPrefixes []string `json:"allowed_id_prefixes,omitempty"`
+	// ClearAllowedIDPrefixes removes every allowed ID prefix on update, so that
+	// the whole trust domain is allowed again.
+	ClearAllowedIDPrefixes bool `json:"clear_allowed_id_prefixes,omitempty"`
 	// Bootstrap is the peer's bundle to start from, in BootstrapFormat.
 	Bootstrap       string `json:"bootstrap,omitempty"`
 	BootstrapFormat string `json:"bootstrap_format,omitempty"`

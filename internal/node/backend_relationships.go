@@ -102,6 +102,9 @@ func mergeRequest(stored raft.Relationship, req admin.RelationshipRequest) admin
 	if req.AllowedIDPrefixes != nil {
 		out.AllowedIDPrefixes = req.AllowedIDPrefixes
 	}
+	if req.ClearAllowedIDPrefixes {
+		out.AllowedIDPrefixes = nil
+	}
 	return out
 }
 

@@ -183,6 +183,11 @@ func (n *Node) syncStaticRelationships(ctx context.Context) error {
 			EndpointSPIFFEID:  rel.EndpointSPIFFEID,
 			BootstrapFormat:   rel.BundleFormat,
 		}
+		for _, prefix := range strings.Split(rel.AllowedIDPrefixes, ",") {
+			if prefix = strings.TrimSpace(prefix); prefix != "" {
+				req.AllowedIDPrefixes = append(req.AllowedIDPrefixes, prefix)
+			}
+		}
 		if err := readInto(&req.Bootstrap, rel.BundlePath, "bundle_path", name); err != nil {
 			return err
 		}
