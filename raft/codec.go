@@ -1,14 +1,19 @@
 package raft
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 )
 
-// entryVersion is the first byte of every log entry. Raise it when the meaning of an
+// entryVersion is the first byte of every log entry. Version 3 entries are: the
+// version byte, the kind byte, the length of the command's JSON as a uvarint, the
+// JSON with the bundle document left out, then the document's raw bytes. Keeping
+// the document out of the JSON means no node ever scans or copies it as JSON.
+// Raise it when the meaning of an
 // existing command changes, because old nodes would otherwise apply the new entries
 // with the old rules. New commands only need a new kind.
-const entryVersion byte = 2
+const entryVersion byte = 3
 
 // commandKind is the second byte of a log entry. Values are written to disk: never
 // renumber or reuse one.
@@ -53,14 +58,50 @@ func (k commandKind) String() string {
 // encodeCommand returns the log entry for cmd: the version byte, the kind byte and
 // the command as JSON.
 func encodeCommand(cmd Command) ([]byte, error) {
-	body, err := json.Marshal(cmd)
+	header, document := splitDocument(cmd)
+	body, err := json.Marshal(header)
 	if err != nil {
 		return nil, fmt.Errorf("raft: encode %s command for trust domain %q: %w",
 			cmd.kind(), cmd.trustDomain(), err)
 	}
-	entry := make([]byte, 0, 2+len(body))
+	entry := make([]byte, 0, 2+binary.MaxVarintLen64+len(body)+len(document))
 	entry = append(entry, entryVersion, byte(cmd.kind()))
-	return append(entry, body...), nil
+	entry = binary.AppendUvarint(entry, uint64(len(body)))
+	entry = append(entry, body...)
+	return append(entry, document...), nil
+}
+
+// splitDocument returns cmd without its bundle document, and the document. Only
+// the commands written on every fetch or publication carry it outside the JSON.
+func splitDocument(cmd Command) (Command, []byte) {
+	switch c := cmd.(type) {
+	case PutFederatedBundle:
+		doc := c.Record.Document
+		c.Record.Document = nil
+		return c, doc
+	case PutLocalBundle:
+		doc := c.Record.Document
+		c.Record.Document = nil
+		return c, doc
+	}
+	return cmd, nil
+}
+
+// joinDocument puts a document taken out by splitDocument back into cmd.
+func joinDocument(cmd Command, document []byte) (Command, error) {
+	switch c := cmd.(type) {
+	case PutFederatedBundle:
+		c.Record.Document = document
+		return c, nil
+	case PutLocalBundle:
+		c.Record.Document = document
+		return c, nil
+	}
+	if len(document) > 0 {
+		return nil, fmt.Errorf("raft: %s log entry carries %d bytes after its command, "+
+			"which this kind never has", cmd.kind(), len(document))
+	}
+	return cmd, nil
 }
 
 // decodeCommand parses a log entry written by encodeCommand.
@@ -74,7 +115,21 @@ func decodeCommand(entry []byte) (Command, error) {
 			"node reads version %d); upgrade this node", entry[0], entryVersion)
 	}
 	kind := commandKind(entry[1])
-	body := entry[2:]
+	size, n := binary.Uvarint(entry[2:])
+	if n <= 0 || size > uint64(len(entry)-2-n) {
+		return nil, fmt.Errorf("raft: %s log entry of %d bytes has an invalid command "+
+			"length", kind, len(entry))
+	}
+	body := entry[2+n : 2+n+int(size)]
+	document := entry[2+n+int(size):]
+	cmd, err := decodeKind(kind, body)
+	if err != nil {
+		return nil, err
+	}
+	return joinDocument(cmd, document)
+}
+
+func decodeKind(kind commandKind, body []byte) (Command, error) {
 	switch kind {
 	case kindPutLocalBundle:
 		return decodeBody[PutLocalBundle](kind, body)

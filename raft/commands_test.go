@@ -44,10 +44,15 @@ func TestDecodeRejectsBadEntries(t *testing.T) {
 		{"entry too short", []byte{entryVersion}, "1 bytes is too short"},
 		{"unknown entry version", []byte{9, byte(kindPutPeerStatus), '{', '}'},
 			"log entry version 9 is not supported"},
-		{"unknown command kind", []byte{entryVersion, 200, '{', '}'},
+		{"unknown command kind", []byte{entryVersion, 200, 2, '{', '}'},
 			"unknown command kind 200"},
-		{"body not JSON", []byte{entryVersion, byte(kindPutPeerStatus), 'x'},
+		{"body not JSON", []byte{entryVersion, byte(kindPutPeerStatus), 1, 'x'},
 			"decode put_peer_status log entry"},
+		{"length past the end", []byte{entryVersion, byte(kindPutPeerStatus), 9, '{', '}'},
+			"invalid command length"},
+		{"document on a kind without one",
+			[]byte{entryVersion, byte(kindPutPeerStatus), 2, '{', '}', 'x'},
+			"carries 1 bytes after its command"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
