@@ -18,17 +18,24 @@ type Client struct {
 	http *http.Client
 }
 
+// idleConnTimeout closes pooled forwarding connections after this long unused,
+// so that few requests go out on a connection to a node that went away.
+const idleConnTimeout = 30 * time.Second
+
 // NewClient returns a client whose connections go through mux. The host of each
-// request URL is the Raft address of the target node.
-func NewClient(mux *Mux, dialTimeout time.Duration) *Client {
+// request URL is the Raft address of the target node. responseTimeout bounds the
+// wait for the leader's response, so that a request to a leader that became
+// unreachable fails instead of waiting for the caller to give up.
+func NewClient(mux *Mux, dialTimeout, responseTimeout time.Duration) *Client {
 	transport := &http.Transport{
 		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
 			return mux.DialForward(addr, dialTimeout)
 		},
-		MaxIdleConnsPerHost: 4,
-		IdleConnTimeout:     time.Minute,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       idleConnTimeout,
+		ResponseHeaderTimeout: responseTimeout,
 	}
-	return &Client{http: &http.Client{Transport: transport}}
+	return &Client{http: &http.Client{Transport: transport, Timeout: dialTimeout + responseTimeout}}
 }
 
 // Do sends req to the node at raftAddr and returns its response.

@@ -75,7 +75,7 @@ func TestApplyForwardingMapsErrors(t *testing.T) {
 	srv := &http.Server{Handler: Handler(apply, http.NotFoundHandler())}
 	go func() { _ = srv.Serve(mux.ForwardListener()) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	client := NewClient(mux, time.Second)
+	client := NewClient(mux, time.Second, 5*time.Second)
 	addr := mux.RaftLayer().Addr().String()
 	ctx := context.Background()
 
@@ -88,4 +88,28 @@ func TestApplyForwardingMapsErrors(t *testing.T) {
 
 	err = client.Apply(ctx, "127.0.0.1:1", raft.DeleteFederatedBundle{TrustDomain: "x.test"})
 	require.ErrorIs(t, err, raft.ErrNotLeader, "an unreachable leader reads as no leader")
+}
+
+func TestApplyForwardingTimesOut(t *testing.T) {
+	mux := newTestMux(t)
+	release := make(chan struct{})
+	apply := func(ctx context.Context, _ raft.Command) error {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	}
+	srv := &http.Server{Handler: Handler(apply, http.NotFoundHandler())}
+	go func() { _ = srv.Serve(mux.ForwardListener()) }()
+	t.Cleanup(func() {
+		close(release)
+		_ = srv.Close()
+	})
+	client := NewClient(mux, time.Second, 200*time.Millisecond)
+	start := time.Now()
+	err := client.Apply(context.Background(), mux.RaftLayer().Addr().String(),
+		raft.DeleteFederatedBundle{TrustDomain: "slow.test"})
+	require.ErrorIs(t, err, raft.ErrNotLeader, "a silent leader reads as no leader")
+	require.Less(t, time.Since(start), 30*time.Second, "the wait is bounded")
 }

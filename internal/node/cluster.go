@@ -70,7 +70,9 @@ func (n *Node) openStore() error {
 		return err
 	}
 	n.store = store
-	n.forwarder = forward.NewClient(n.mux, forwardDialWait)
+	// The leader needs up to the apply timeout for a write, plus the time to find
+	// its own leadership lost.
+	n.forwarder = forward.NewClient(n.mux, forwardDialWait, n.cfg.Raft.ApplyTimeout+leaderWait)
 	return nil
 }
 
