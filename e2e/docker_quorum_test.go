@@ -33,6 +33,9 @@ const (
 	// quorumCatchUpTimeout bounds the wait for restarted or recovered nodes to
 	// hold the same state as the others.
 	quorumCatchUpTimeout = 2 * time.Minute
+	// quorumSlowStop is the docker stop time beyond which the test logs the
+	// node's shutdown. docker stop sends SIGKILL after containerStopGrace.
+	quorumSlowStop = 5 * time.Second
 	// quorumDataDir is the node's data directory, the image's volume.
 	quorumDataDir = "/var/lib/bundlex"
 )
@@ -127,8 +130,12 @@ func quorumLoseThree(t *testing.T, leaderLost bool) {
 	for _, n := range survivors {
 		start := time.Now()
 		n.Stop()
-		t.Logf("%s stopped in %s (%s)", n.alias, time.Since(start).Round(time.Millisecond),
+		took := time.Since(start)
+		t.Logf("%s stopped in %s (%s)", n.alias, took.Round(time.Millisecond),
 			mustDocker(t, "inspect", "--format", "exit code {{.State.ExitCode}}", n.name))
+		if took > quorumSlowStop {
+			t.Logf("NOTE: slow stop of leaderless %s:\n%s", n.alias, quorumShutdownLog(n))
+		}
 	}
 	// Step 2: write the same configuration, the survivors only, on each of them.
 	var peers []string
@@ -351,8 +358,12 @@ func quorumRequireAppliedFile(t *testing.T, n *dockerNode, survivors []*dockerNo
 	t.Helper()
 	dir := quorumDataDir + "/raft/"
 	_, _, err := runDocker(dockerCommandTimeout, nil, "cp", n.name+":"+dir+"peers.json", "-")
-	require.ErrorContains(t, err, "No such", "peers.json is still in %s on %s", dir,
-		n.alias)
+	// Docker Engine 20.10 reports a missing path as "Could not find the file",
+	// later versions as "No such container:path".
+	require.Error(t, err, "peers.json is still in %s on %s", dir, n.alias)
+	require.True(t, strings.Contains(err.Error(), "Could not find the file") ||
+		strings.Contains(err.Error(), "No such container:path"),
+		"docker cp failed for another reason than a missing peers.json: %v", err)
 	archive := mustDocker(t, "cp", n.name+":"+dir+"peers.json.applied", "-")
 	r := tar.NewReader(strings.NewReader(archive))
 	_, err = r.Next()
@@ -422,4 +433,20 @@ func quorumContainerNames(nodes []*dockerNode) []string {
 		names[i] = n.name
 	}
 	return names
+}
+
+// quorumShutdownLog returns the node's log from its last "shutting down" line
+// on, without the gossip lines of memberlist.
+func quorumShutdownLog(n *dockerNode) string {
+	logs := n.Logs()
+	if i := strings.LastIndex(logs, `msg="shutting down"`); i >= 0 {
+		logs = logs[strings.LastIndex(logs[:i], "\n")+1:]
+	}
+	var kept []string
+	for line := range strings.SplitSeq(logs, "\n") {
+		if !strings.Contains(line, "memberlist") {
+			kept = append(kept, line)
+		}
+	}
+	return strings.Join(kept, "\n")
 }
