@@ -18,6 +18,8 @@ type clusterNodeOptions struct {
 	// clusterYAML holds the keys of the cluster section besides raft_address, each
 	// indented by two spaces.
 	clusterYAML string
+	// extraYAML holds more top-level sections, appended to the configuration.
+	extraYAML string
 }
 
 // newNode writes the configuration of one cluster member without starting it.
@@ -50,8 +52,8 @@ cluster:
   raft_address: %s
 %sfederation:
   min_refresh: 1s
-`, opts.trustDomain, opts.name, filepath.Join(dir, "data"), n.endpointAddr, opts.refreshHint,
-		n.healthAddr, freeAddr(t), opts.clusterYAML)
+%s`, opts.trustDomain, opts.name, filepath.Join(dir, "data"), n.endpointAddr, opts.refreshHint,
+		n.healthAddr, freeAddr(t), opts.clusterYAML, opts.extraYAML)
 	require.NoError(t, os.WriteFile(n.configPath, []byte(cfg), 0o600))
 	t.Cleanup(n.stop)
 	return n

@@ -31,7 +31,9 @@ type localCluster struct {
 }
 
 // startLocalCluster starts size nodes of trust domain td that bootstrap together.
-func startLocalCluster(t *testing.T, td string, size int, refreshHint time.Duration) *localCluster {
+// extraYAML, when given, adds top-level configuration sections to every node.
+func startLocalCluster(t *testing.T, td string, size int, refreshHint time.Duration,
+	extraYAML ...string) *localCluster {
 	t.Helper()
 	certDir := t.TempDir()
 	runBundlex(t, "cluster", "tls", "create-ca", "--dir", certDir)
@@ -59,7 +61,7 @@ func startLocalCluster(t *testing.T, td string, size int, refreshHint time.Durat
 			filepath.Join(certDir, "bundlex-cluster-ca.pem"),
 			filepath.Join(certDir, name+".pem"), filepath.Join(certDir, name+"-key.pem"))
 		n := newNode(t, clusterNodeOptions{trustDomain: td, refreshHint: refreshHint, name: name,
-			clusterYAML: clusterYAML})
+			clusterYAML: clusterYAML, extraYAML: strings.Join(extraYAML, "")})
 		n.launch()
 		c.nodes = append(c.nodes, n)
 	}
@@ -370,4 +372,54 @@ func insecureEndpointGet(n *bxNode) (*http.Response, error) {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp, nil
+}
+
+func TestLocalClusterRetiresKeysOfLeftNode(t *testing.T) {
+	// Short key lifetimes so that a departed node's CA expires within the test.
+	const authority = `authority:
+  ca_ttl: 40s
+  jwt_key_ttl: 40s
+  x509_svid_max_ttl: 5s
+  jwt_svid_max_ttl: 5s
+  publish_lead: 6s
+`
+	c := startLocalCluster(t, "org-c.test", 3, 2*time.Second, authority)
+	ctx := context.Background()
+	leader := c.leader()
+	leaving := c.follower()
+	ownKeys := func(n *bxNode) []string {
+		svid, err := n.client().MintX509SVID(ctx, admin.MintX509SVIDRequest{
+			SPIFFEID: "spiffe://org-c.test/probe"})
+		require.NoError(t, err)
+		chain := parseCertificates(t, svid.CertsPEM)
+		return []string{string(chain[len(chain)-1].AuthorityKeyId)}
+	}
+	leavingCA := ownKeys(leaving)[0]
+	hasCA := func(keyID string) bool {
+		local := localBundle(t, leader)
+		parsed, err := spiffebundle.Parse(spiffeid.RequireTrustDomainFromString("org-c.test"),
+			local.Document)
+		require.NoError(t, err)
+		for _, ca := range parsed.X509Authorities() {
+			if string(ca.SubjectKeyId) == keyID {
+				return true
+			}
+		}
+		return false
+	}
+	require.True(t, hasCA(leavingCA), "every node's CA is in the local bundle")
+
+	leaving.cli("cluster", "leave")
+	leftAt := time.Now()
+	leaving.stop()
+	// The CA stays published while SVIDs it signed may still be valid, and goes
+	// once it has expired (SPIFFE Federation 4.1).
+	require.True(t, hasCA(leavingCA), "the keys of a node that left stay at first")
+	waitFor(t, 2*time.Minute, "the departed node's CA to be retired", func() error {
+		if hasCA(leavingCA) {
+			return fmt.Errorf("CA still published %s after the leave", time.Since(leftAt))
+		}
+		return nil
+	})
+	t.Logf("departed node's CA retired %s after the leave", time.Since(leftAt))
 }
