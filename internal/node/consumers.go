@@ -11,6 +11,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/bundlex/bundlex/bundle"
+	"github.com/bundlex/bundlex/federation"
 	"github.com/bundlex/bundlex/internal/output"
 	"github.com/bundlex/bundlex/internal/verify"
 	"github.com/bundlex/bundlex/internal/workload"
@@ -105,9 +106,17 @@ func (n *Node) startConsumers(ctx context.Context) error {
 	n.verifier = verifier
 	c := n.cfg.Consumers
 	if c.VerifyAddress != "" {
-		server := verify.NewServer(verify.NewHandler(verifier, n.log.With("component", "verify")),
-			n.log.With("component", "verify"))
-		if err := server.Start(c.VerifyAddress, n.getCertificate); err != nil {
+		logger := n.log.With("component", "verify")
+		server, err := federation.NewEndpointServer(federation.EndpointConfig{
+			Address:        c.VerifyAddress,
+			Handler:        verify.NewHandler(verifier, logger),
+			GetCertificate: n.getCertificate,
+			Logger:         logger,
+		})
+		if err != nil {
+			return err
+		}
+		if err := server.Start(); err != nil {
 			return fmt.Errorf("node: verify.address: %w", err)
 		}
 		n.verifyServer = server

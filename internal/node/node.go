@@ -53,7 +53,7 @@ type Node struct {
 
 	views          *viewCache
 	verifier       *verify.Verifier
-	verifyServer   *verify.Server
+	verifyServer   *federation.EndpointServer
 	workloadServer *workload.Server
 	getCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 

@@ -2,7 +2,6 @@ package verify
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -152,15 +151,8 @@ func median(values []float64) float64 {
 func startBenchAPI(b *testing.B, f *fixture) string {
 	b.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	server := NewServer(NewHandler(f.verifier, logger), logger)
-	cert := serverCertificate(b, f.orgB)
-	require.NoError(b, server.Start("127.0.0.1:0",
-		func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert, nil }))
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(b, server.Shutdown(ctx))
-	})
+	server := startTLSServer(b, NewHandler(f.verifier, logger), serverCertificate(b, f.orgB),
+		logger)
 	return "https://" + server.Addr().String() + JWTSVIDPath
 }
 

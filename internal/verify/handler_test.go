@@ -2,7 +2,6 @@ package verify
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/bundlex/bundlex/federation"
 )
 
 // syncBuffer is a log sink that the server goroutines and the test share.
@@ -41,7 +42,7 @@ type testAPI struct {
 	base   string
 	client *http.Client
 	logs   *syncBuffer
-	server *Server
+	server *federation.EndpointServer
 }
 
 // serverCertificate issues the node's X509-SVID, with 127.0.0.1 as IP SAN so that
@@ -57,15 +58,8 @@ func startAPI(t testing.TB, f *fixture, opts ...HandlerOption) *testAPI {
 	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	server := NewServer(NewHandler(f.verifier, logger, opts...), logger)
-	cert := serverCertificate(t, f.orgB)
-	require.NoError(t, server.Start("127.0.0.1:0",
-		func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert, nil }))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, server.Shutdown(ctx))
-	})
+	server := startTLSServer(t, NewHandler(f.verifier, logger, opts...),
+		serverCertificate(t, f.orgB), logger)
 	roots := x509.NewCertPool()
 	roots.AddCert(f.orgB.ca.cert)
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
