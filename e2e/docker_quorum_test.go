@@ -358,8 +358,9 @@ func quorumRequireAppliedFile(t *testing.T, n *dockerNode, survivors []*dockerNo
 	t.Helper()
 	dir := quorumDataDir + "/raft/"
 	_, _, err := runDocker(dockerCommandTimeout, nil, "cp", n.name+":"+dir+"peers.json", "-")
-	// Docker Engine 20.10 reports a missing path as "Could not find the file",
-	// later versions as "No such container:path".
+	// Docker Engine 20.10 reports a missing path as "Could not find the file".
+	// NOTE: "No such container:path" is the wording assumed for other engine
+	// versions; only 20.10 was run.
 	require.Error(t, err, "peers.json is still in %s on %s", dir, n.alias)
 	require.True(t, strings.Contains(err.Error(), "Could not find the file") ||
 		strings.Contains(err.Error(), "No such container:path"),
@@ -442,11 +443,11 @@ func quorumShutdownLog(n *dockerNode) string {
 	if i := strings.LastIndex(logs, `msg="shutting down"`); i >= 0 {
 		logs = logs[strings.LastIndex(logs[:i], "\n")+1:]
 	}
-	var kept []string
+	var nodeLines []string
 	for line := range strings.SplitSeq(logs, "\n") {
 		if !strings.Contains(line, "memberlist") {
-			kept = append(kept, line)
+			nodeLines = append(nodeLines, line)
 		}
 	}
-	return strings.Join(kept, "\n")
+	return strings.Join(nodeLines, "\n")
 }
