@@ -1,11 +1,11 @@
 package raft
 
 import (
-	"bytes"
+	"github.com/bundlex/bundlex/internal/testutil"
+
 	"context"
 	"fmt"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,22 +34,7 @@ func testLogger(t *testing.T, name string) hclog.Logger {
 }
 
 // syncBuffer is a bytes.Buffer that Raft's goroutines can write concurrently.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = testutil.SyncBuffer
 
 // singleNodeConfig returns a configuration for a node that leads alone. The short
 // timeouts are safe because a single voter never loses contact with a quorum.

@@ -1,11 +1,12 @@
 package telemetry
 
 import (
+	"github.com/bundlex/bundlex/internal/testutil"
+
 	"bytes"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -13,22 +14,7 @@ import (
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of raft's and
 // memberlist's goroutines and the test's reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = testutil.SyncBuffer
 
 // newJSONLogger returns a logger at the given level writing JSON to a buffer.
 func newJSONLogger(level slog.Level) (*slog.Logger, *syncBuffer) {
