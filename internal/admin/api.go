@@ -239,7 +239,10 @@ type RemoveServerRequest struct {
 // SnapshotMeta describes a snapshot file: the first line of the file, followed
 // by Size bytes of snapshot data whose SHA-256 is SHA256 (hex).
 type SnapshotMeta struct {
-	Version int    `json:"version"`
+	Version int `json:"version"`
+	// TrustDomain is the local trust domain of the cluster the snapshot was
+	// taken on. A snapshot is only restored on a cluster of the same one.
+	TrustDomain string `json:"trust_domain"`
 	ID      string `json:"id"`
 	Index   uint64 `json:"index"`
 	Term    uint64 `json:"term"`

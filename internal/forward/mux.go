@@ -15,6 +15,9 @@ import (
 // connections with an RPC type byte from 0 to 4, so the two cannot be confused.
 const ForwardByte byte = 0x42
 
+// MaxRaftDial bounds one Raft connection attempt.
+const MaxRaftDial = 3 * time.Second
+
 // firstByteTimeout bounds the wait for the first byte of an accepted connection.
 const firstByteTimeout = 10 * time.Second
 
@@ -134,8 +137,12 @@ func (l *raftLayer) Accept() (net.Conn, error) {
 
 func (l *raftLayer) Close() error   { return l.m.Close() }
 func (l *raftLayer) Addr() net.Addr { return l.m.inner.Addr() }
+// Dial connects to another node for Raft. The connection attempt is capped at
+// MaxRaftDial: hashicorp/raft passes its whole I/O timeout, and its shutdown waits
+// for vote requests in flight, so a dial to a dead node would otherwise hold a
+// stopping node for that long.
 func (l *raftLayer) Dial(address hraft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return l.m.inner.Dial(address, timeout)
+	return l.m.inner.Dial(address, min(timeout, MaxRaftDial))
 }
 
 type forwardListener struct {

@@ -13,6 +13,7 @@ import (
 	hraft "github.com/hashicorp/raft"
 
 	"github.com/bundlex/bundlex/internal/admin"
+	"github.com/bundlex/bundlex/raft"
 )
 
 // snapshotFileVersion is the version of the snapshot file format written by
@@ -119,7 +120,8 @@ func (b *backend) SnapshotSave(_ context.Context, w io.Writer) error {
 	}
 	sum := sha256.Sum256(saved.Data)
 	meta := admin.SnapshotMeta{
-		Version: snapshotFileVersion,
+		Version:     snapshotFileVersion,
+		TrustDomain: b.n.td.Name(),
 		ID:      fmt.Sprintf("bundlex-%s-%d", b.n.cfg.NodeName, saved.Index),
 		Index:   saved.Index,
 		Size:    int64(len(saved.Data)),
@@ -161,9 +163,64 @@ func (b *backend) SnapshotRestore(_ context.Context, r io.Reader) error {
 		return invalidArg("snapshot data is damaged: %d bytes with SHA-256 %x, the header "+
 			"says %d bytes with %s", len(data), sum, meta.Size, meta.SHA256)
 	}
+	if err := b.n.checkSnapshotTrustDomain(meta, data); err != nil {
+		return err
+	}
+	var published uint64
+	if rec, ok := b.n.store.LocalBundle(); ok {
+		published = rec.Sequence
+	}
 	if err := b.n.store.RestoreState(data, b.n.cfg.Raft.ApplyTimeout); err != nil {
 		return storeError(err)
 	}
 	b.n.log.Warn("snapshot restored by operator", "index", meta.Index, "id", meta.ID)
+	return b.n.keepSequenceAbove(context.Background(), published)
+}
+
+// checkSnapshotTrustDomain rejects a snapshot of another trust domain, whose local
+// bundle would otherwise be published as this trust domain's.
+func (n *Node) checkSnapshotTrustDomain(meta admin.SnapshotMeta, data []byte) error {
+	var state struct {
+		Local *struct {
+			TrustDomain string `json:"trust_domain"`
+		} `json:"local"`
+	}
+	if err := json.Unmarshal(data, &state); err != nil {
+		return invalidArg("snapshot data is not a bundlex state: %v", err)
+	}
+	stateTD := meta.TrustDomain
+	if state.Local != nil {
+		stateTD = state.Local.TrustDomain
+	}
+	if meta.TrustDomain != n.td.Name() || stateTD != n.td.Name() {
+		return invalidArg("the snapshot belongs to trust domain %q, not to this cluster's "+
+			"trust domain %s; restore it on a cluster of %q", stateTD, n.td.Name(), stateTD)
+	}
+	return nil
+}
+
+// keepSequenceAbove republishes the restored local bundle with a sequence above
+// the one peers last fetched, because peers reject a lower spiffe_sequence
+// (SPIFFE Federation 4.2).
+func (n *Node) keepSequenceAbove(ctx context.Context, published uint64) error {
+	rec, ok := n.store.LocalBundle()
+	if !ok || rec.Sequence > published {
+		return nil
+	}
+	b, err := parseRecord(rec)
+	if err != nil {
+		return err
+	}
+	b.Sequence, b.HasSequence = published+1, true
+	next, err := newRecord(b, raft.SourceLocal, n.now())
+	if err != nil {
+		return err
+	}
+	err = n.store.Apply(ctx, raft.PutLocalBundle{Record: next, PrevSequence: rec.Sequence})
+	if err != nil {
+		return storeError(err)
+	}
+	n.log.Warn("republished the restored local bundle above the published sequence",
+		"restored_sequence", rec.Sequence, "sequence", next.Sequence)
 	return nil
 }
