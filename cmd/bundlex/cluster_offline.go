@@ -3,7 +3,12 @@ package main
 import (
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/spf13/cobra"
 
@@ -35,6 +40,9 @@ func newClusterRecoverCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := checkNodeStopped(dataDir); err != nil {
+				return err
+			}
 			if err := raft.WriteRecoveryFile(dataDir, servers); err != nil {
 				return err
 			}
@@ -56,12 +64,36 @@ func parsePeers(peers []string) ([]raft.RecoveryServer, error) {
 		if !ok || name == "" || addr == "" {
 			return nil, usageErrorf("--peer %q: use NAME=HOST:PORT, such as node-1=10.0.0.1:8300", p)
 		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
 			return nil, usageErrorf("--peer %q: invalid Raft address %q: %v", p, addr, err)
+		}
+		if ip := net.ParseIP(host); host == "" || port == "0" || (ip != nil && ip.IsUnspecified()) {
+			return nil, usageErrorf("--peer %q: %q is not an address other nodes can dial; "+
+				"give the node's cluster.raft_advertise_address", p, addr)
 		}
 		servers = append(servers, raft.RecoveryServer{ID: name, Address: addr})
 	}
 	return servers, nil
+}
+
+// recoverLockWait is how long recover waits for the Raft database's lock.
+const recoverLockWait = time.Second
+
+// checkNodeStopped makes sure dataDir holds Raft data that no running node uses:
+// a recovery file written under a running node would apply at its next restart,
+// long after the operator's decision, and could split the cluster.
+func checkNodeStopped(dataDir string) error {
+	dbPath := filepath.Join(dataDir, "raft", "raft.db")
+	if _, err := os.Stat(dbPath); err != nil {
+		return fmt.Errorf("no Raft data at %s: %w; pass the data_dir of the stopped node", dbPath, err)
+	}
+	db, err := bolt.Open(dbPath, 0o600, &bolt.Options{Timeout: recoverLockWait, ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("the Raft database %s is in use (%v): stop the node first, then run "+
+			"cluster recover", dbPath, err)
+	}
+	return db.Close()
 }
 
 func newClusterTLSCommand() *cobra.Command {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/bundlex/bundlex/internal/clustertls"
 )
@@ -71,6 +72,27 @@ func TestClusterRecoverWritesPeersFile(t *testing.T) {
 		"--peer", "node-1")
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, "use NAME=HOST:PORT")
+	_, stderr, code = runCLI(t, "unused.sock", "", "cluster", "recover", "--data-dir", dataDir,
+		"--peer", "node-1=0.0.0.0:8300")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "is not an address other nodes can dial")
+
+	// Without Raft data the directory is not a node's data_dir.
+	_, stderr, code = runCLI(t, "unused.sock", "", "cluster", "recover", "--data-dir", dataDir,
+		"--peer", "node-1=127.0.0.1:8300")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "no Raft data at")
+
+	// A running node holds its Raft database locked.
+	require.NoError(t, os.MkdirAll(filepath.Join(dataDir, "raft"), 0o700))
+	db, err := bolt.Open(filepath.Join(dataDir, "raft", "raft.db"), 0o600, nil)
+	require.NoError(t, err)
+	_, stderr, code = runCLI(t, "unused.sock", "", "cluster", "recover", "--data-dir", dataDir,
+		"--peer", "node-1=127.0.0.1:8300")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "stop the node first")
+	require.NoFileExists(t, filepath.Join(dataDir, "raft", "peers.json"))
+	require.NoError(t, db.Close())
 
 	stdout, stderr, code := runCLI(t, "unused.sock", "", "cluster", "recover", "--data-dir",
 		dataDir, "--peer", "node-1=127.0.0.1:8300", "--peer", "node-2=127.0.0.1:9300")
