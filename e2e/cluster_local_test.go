@@ -143,6 +143,8 @@ func TestLocalClusterWritesReadsAndKeys(t *testing.T) {
 	_, stderr, err := follower.cliResult("bundle", "set", "--id", "org-x.test",
 		"--path", bundlePath)
 	require.NoError(t, err, stderr)
+	_, err = follower.client().Bundle(ctx, "org-x.test")
+	require.NoError(t, err, "a follower reads its own forwarded write at once")
 	for _, n := range c.nodes {
 		waitFor(t, 30*time.Second, n.name+" to hold org-x.test", func() error {
 			_, err := n.client().Bundle(ctx, "org-x.test")

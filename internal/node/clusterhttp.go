@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -77,9 +78,31 @@ func (n *Node) adminMiddleware(next http.Handler) http.Handler {
 				return
 			}
 		}
-		n.setFreshnessHeaders(w.Header())
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(&freshnessWriter{ResponseWriter: w, n: n}, r)
 	})
+}
+
+// freshnessWriter adds the freshness headers when the response starts, so that
+// after a write they carry the index that includes it.
+type freshnessWriter struct {
+	http.ResponseWriter
+	n       *Node
+	started bool
+}
+
+func (f *freshnessWriter) WriteHeader(code int) {
+	if !f.started {
+		f.started = true
+		f.n.setFreshnessHeaders(f.Header())
+	}
+	f.ResponseWriter.WriteHeader(code)
+}
+
+func (f *freshnessWriter) Write(p []byte) (int, error) {
+	if !f.started {
+		f.WriteHeader(http.StatusOK)
+	}
+	return f.ResponseWriter.Write(p)
 }
 
 // confirmLeadership checks with a quorum that this node is still the leader and
@@ -121,11 +144,32 @@ func (n *Node) proxyToLeader(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer resp.Body.Close()
+	// Read your writes: answer only once this node's state includes the write,
+	// so that a read on this node right after sees it.
+	if write := r.Method != http.MethodGet && r.Method != http.MethodHead; write &&
+		resp.StatusCode < 300 {
+		n.waitForIndex(r.Context(), resp.Header.Get(HeaderIndex))
+	}
 	for key, values := range resp.Header {
 		w.Header()[key] = values
 	}
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
+}
+
+// waitForIndex waits, up to the apply timeout, until the local state has applied
+// the given index. A missing or unparsable index means no wait.
+func (n *Node) waitForIndex(ctx context.Context, header string) {
+	index, err := strconv.ParseUint(header, 10, 64)
+	if err != nil || index == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.Raft.ApplyTimeout)
+	defer cancel()
+	if err := n.store.WaitForApplied(ctx, index); err != nil {
+		n.log.Warn("forwarded write is not applied on this node yet", "index", index,
+			"error", err)
+	}
 }
 
 func writeAdminError(w http.ResponseWriter, err *admin.APIError) {
