@@ -86,14 +86,15 @@ func newClusterLeaveCommand(g *globalOptions) *cobra.Command {
 		Use:   "leave",
 		Short: "Make this node leave the cluster gracefully",
 		Long: "Make the node behind --socket leave the cluster: it hands over leadership if " +
-			"it has it, is removed from the Raft configuration and leaves gossip. Stopping " +
-			"a node (SIGTERM) does not leave, so a stopped cluster starts again by itself.",
+			"it has it, is removed from the Raft configuration, leaves gossip and stops. " +
+			"Stopping a node (SIGTERM) does not leave, so a stopped cluster starts again " +
+			"by itself.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := g.client().ClusterLeave(cmd.Context()); err != nil {
 				return err
 			}
-			_, err := fmt.Fprintln(cmd.OutOrStdout(), "The node left the cluster.")
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), "The node left the cluster and is stopping.")
 			return err
 		},
 	}

@@ -44,7 +44,7 @@ func TestClusterRemoveAndLeave(t *testing.T) {
 
 	stdout, stderr, code = runCLI(t, socket, "", "cluster", "leave")
 	require.Equal(t, 0, code, stderr)
-	require.Equal(t, "The node left the cluster.\n", stdout)
+	require.Equal(t, "The node left the cluster and is stopping.\n", stdout)
 }
 
 func TestSnapshotSaveAndRestoreFiles(t *testing.T) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -48,12 +47,11 @@ func newServerCommand() *cobra.Command {
 
 func loadServerConfig(cmd *cobra.Command, file string, dev bool) (*config.Config, func(), error) {
 	if !dev {
-		if file == "" && os.Getenv("BUNDLEX_TRUST_DOMAIN") == "" &&
-			!cmd.Flags().Changed("trust-domain") {
-			return nil, nil, errors.New("no configuration: pass --config FILE, set BUNDLEX_ " +
-				"variables or flags, or try --dev for a throwaway node")
-		}
 		cfg, err := config.Load(config.LoadOptions{ConfigFile: file, Flags: cmd.Flags()})
+		if err != nil && file == "" {
+			err = fmt.Errorf("%w\n(no --config file given: pass one, or try --dev for a "+
+				"throwaway node)", err)
+		}
 		return cfg, func() {}, err
 	}
 	td, _ := cmd.Flags().GetString("trust-domain")
@@ -82,8 +80,12 @@ func runServer(cmd *cobra.Command, cfg *config.Config, dev bool) error {
 	if dev {
 		printDevHelp(cmd, cfg, n)
 	}
-	<-ctx.Done()
-	logger.Info("shutting down", "signal", context.Cause(ctx))
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down", "signal", context.Cause(ctx))
+	case <-n.Left():
+		logger.Info("shutting down after leaving the cluster")
+	}
 	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	return n.Stop(stopCtx)

@@ -91,7 +91,8 @@ func (b *backend) ClusterLeave(ctx context.Context) error {
 	if err := b.n.cluster.Leave(ctx); err != nil {
 		return admin.Errorf(admin.CodeConflict, "%v", err)
 	}
-	b.n.log.Info("node left the cluster by operator request")
+	b.n.log.Info("node left the cluster by operator request; stopping")
+	b.n.leftOnce.Do(func() { close(b.n.left) })
 	return nil
 }
 

@@ -63,6 +63,9 @@ type Node struct {
 	cluster     *cluster.Manager
 	addressBook *cluster.AddressBook
 
+	left     chan struct{}
+	leftOnce sync.Once
+
 	rotateCh chan chan error
 	runCtx   context.Context
 	cancel   context.CancelFunc
@@ -91,6 +94,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		metrics:    telemetry.NewMetrics(),
 		handler:    federation.NewHandler(cfg.BundleEndpoint.Path),
 		rotateCh:   make(chan chan error),
+		left:       make(chan struct{}),
 	}
 	n.views = &viewCache{n: n}
 	n.poller = federation.NewPoller(&pollerStore{n: n}, n.pollerConfig())
@@ -272,6 +276,10 @@ func (n *Node) leaderID() string {
 	id, _ := n.store.Leader()
 	return string(id)
 }
+
+// Left is closed when the node has left the cluster by operator request; the
+// process should then stop, as a node out of the cluster serves stale state.
+func (n *Node) Left() <-chan struct{} { return n.left }
 
 // VerifyURL returns the URL of the verify API, or "" when it is disabled.
 func (n *Node) VerifyURL() string {
