@@ -243,11 +243,11 @@ type SnapshotMeta struct {
 	// TrustDomain is the local trust domain of the cluster the snapshot was
 	// taken on. A snapshot is only restored on a cluster of the same one.
 	TrustDomain string `json:"trust_domain"`
-	ID      string `json:"id"`
-	Index   uint64 `json:"index"`
-	Term    uint64 `json:"term"`
-	Size    int64  `json:"size"`
-	SHA256  string `json:"sha256"`
+	ID          string `json:"id"`
+	Index       uint64 `json:"index"`
+	Term        uint64 `json:"term"`
+	Size        int64  `json:"size"`
+	SHA256      string `json:"sha256"`
 	// Configuration is the Raft configuration in the snapshot, JSON encoded by
 	// hashicorp/raft.
 	Configuration json.RawMessage `json:"configuration"`

@@ -137,6 +137,7 @@ func (l *raftLayer) Accept() (net.Conn, error) {
 
 func (l *raftLayer) Close() error   { return l.m.Close() }
 func (l *raftLayer) Addr() net.Addr { return l.m.inner.Addr() }
+
 // Dial connects to another node for Raft. The connection attempt is capped at
 // MaxRaftDial: hashicorp/raft passes its whole I/O timeout, and its shutdown waits
 // for vote requests in flight, so a dial to a dead node would otherwise hold a

@@ -123,10 +123,10 @@ func (b *backend) SnapshotSave(_ context.Context, w io.Writer) error {
 	meta := admin.SnapshotMeta{
 		Version:     snapshotFileVersion,
 		TrustDomain: b.n.td.Name(),
-		ID:      fmt.Sprintf("bundlex-%s-%d", b.n.cfg.NodeName, saved.Index),
-		Index:   saved.Index,
-		Size:    int64(len(saved.Data)),
-		SHA256:  hex.EncodeToString(sum[:]),
+		ID:          fmt.Sprintf("bundlex-%s-%d", b.n.cfg.NodeName, saved.Index),
+		Index:       saved.Index,
+		Size:        int64(len(saved.Data)),
+		SHA256:      hex.EncodeToString(sum[:]),
 	}
 	line, err := json.Marshal(meta)
 	if err != nil {

@@ -18,13 +18,14 @@ func (n *Node) watchStore(ctx context.Context) {
 	changes, cancel := n.store.Subscribe()
 	defer cancel()
 	var served uint64
+	var known map[string]bool
 	for {
 		if rec, ok := n.store.LocalBundle(); ok && rec.Sequence != served {
 			n.handler.SetBundle(rec.Document)
 			served = rec.Sequence
 			n.log.Info("serving local bundle", "trust_domain", n.td.Name(), "sequence", served)
 		}
-		n.updateStoreMetrics()
+		known = n.updateStoreMetrics(known)
 		select {
 		case <-ctx.Done():
 			return

@@ -23,16 +23,36 @@ func (n *Node) observeFetch(td spiffeid.TrustDomain, result string, skipped int,
 	}
 }
 
-// updateStoreMetrics sets the gauges that follow the replicated state.
-func (n *Node) updateStoreMetrics() {
+// updateStoreMetrics sets the gauges that follow the replicated state, and drops
+// the series of trust domains that are gone. known holds the trust domains of
+// the previous call.
+func (n *Node) updateStoreMetrics(known map[string]bool) map[string]bool {
+	current := map[string]bool{}
 	if rec, ok := n.store.LocalBundle(); ok {
 		n.metrics.SetBundleSequence(rec.TrustDomain, rec.Sequence)
+		current[rec.TrustDomain] = true
 	}
 	for _, rec := range n.store.FederatedBundles() {
 		n.metrics.SetBundleSequence(rec.TrustDomain, rec.Sequence)
+		current[rec.TrustDomain] = true
+	}
+	for _, st := range n.store.PeerStatuses() {
+		n.metrics.SetPeerStatus(st.TrustDomain, st.LastSuccess, st.ConsecutiveFailures)
+		current[st.TrustDomain] = true
+	}
+	for td := range known {
+		if !current[td] {
+			n.metrics.DeleteTrustDomain(td)
+		}
 	}
 	n.metrics.SetRaftState(n.store.State())
 	n.metrics.SetRaftAppliedIndex(n.store.AppliedIndex())
+	if last := n.store.LastContact(); !n.store.IsLeader() && !last.IsZero() {
+		n.metrics.SetRaftLastContact(time.Since(last))
+	} else {
+		n.metrics.SetRaftLastContact(0)
+	}
+	return current
 }
 
 // countRequests counts bundle endpoint responses by status code and adds the

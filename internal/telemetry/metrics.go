@@ -44,6 +44,8 @@ type Metrics struct {
 	raftAppliedIndex prometheus.Gauge
 	raftLastContact  prometheus.Gauge
 	endpointRequests *prometheus.CounterVec
+	peerLastSuccess  *prometheus.GaugeVec
+	peerFailures     *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics in a new registry.
@@ -87,6 +89,14 @@ func NewMetrics() *Metrics {
 			Namespace: Namespace, Name: "raft_last_contact_seconds",
 			Help: "Seconds since this node last heard from the Raft leader.",
 		}),
+		peerLastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "peer_last_success_timestamp_seconds",
+			Help: "Unix time of the last successful fetch of each peer; alert when it is too old.",
+		}, []string{"trust_domain"}),
+		peerFailures: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "peer_consecutive_failures",
+			Help: "Failed fetches of each peer since its last success.",
+		}, []string{"trust_domain"}),
 		endpointRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "endpoint_requests_total",
 			Help: "Requests answered by the bundle endpoint, by HTTP status code.",
@@ -97,7 +107,7 @@ func NewMetrics() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.fetches, m.fetchErrors, m.fetchDuration, m.bundleSequence, m.bundleKeys,
 		m.skippedKeys, m.raftState, m.raftAppliedIndex, m.raftLastContact,
-		m.endpointRequests,
+		m.endpointRequests, m.peerLastSuccess, m.peerFailures,
 	)
 	return m
 }
@@ -171,6 +181,20 @@ func (m *Metrics) DeleteTrustDomain(trustDomain string) {
 	m.bundleSequence.DeletePartialMatch(labels)
 	m.bundleKeys.DeletePartialMatch(labels)
 	m.skippedKeys.DeletePartialMatch(labels)
+	m.peerLastSuccess.DeletePartialMatch(labels)
+	m.peerFailures.DeletePartialMatch(labels)
+}
+
+// SetPeerStatus records a peer's last successful fetch (zero time: never) and its
+// failures since then.
+func (m *Metrics) SetPeerStatus(trustDomain string, lastSuccess time.Time, failures int) {
+	if m == nil {
+		return
+	}
+	if !lastSuccess.IsZero() {
+		m.peerLastSuccess.WithLabelValues(trustDomain).Set(float64(lastSuccess.Unix()))
+	}
+	m.peerFailures.WithLabelValues(trustDomain).Set(float64(failures))
 }
 
 // SetRaftState records this node's Raft state.
