@@ -46,12 +46,12 @@ func TestDecodeRejectsBadEntries(t *testing.T) {
 			"log entry version 9 is not supported"},
 		{"unknown command kind", []byte{entryVersion, 200, 2, '{', '}'},
 			"unknown command kind 200"},
-		{"body not JSON", []byte{entryVersion, byte(kindPutPeerStatus), 1, 'x'},
+		{"body not MessagePack", []byte{entryVersion, byte(kindPutPeerStatus), 1, 'x'},
 			"decode put_peer_status log entry"},
 		{"length past the end", []byte{entryVersion, byte(kindPutPeerStatus), 9, '{', '}'},
 			"invalid command length"},
 		{"document on a kind without one",
-			[]byte{entryVersion, byte(kindPutPeerStatus), 2, '{', '}', 'x'},
+			[]byte{entryVersion, byte(kindPutPeerStatus), 1, 0x80, 'x'},
 			"carries 1 bytes after its command"},
 	}
 	for _, tt := range tests {
