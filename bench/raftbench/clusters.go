@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -239,25 +238,14 @@ func (trivialFSM) Restore(snapshot io.ReadCloser) error {
 	return err
 }
 
-// decodingFSM decodes every entry into its command with encoding/json, as the
+// decodingFSM decodes every entry into its command with raft.DecodeCommand, as the
 // bundlex state machine does in raft/codec.go, and keeps nothing. The difference
 // to trivialFSM is the cost of that decoding.
 type decodingFSM struct{ trivialFSM }
 
 func (decodingFSM) Apply(entry *hraft.Log) any {
-	if len(entry.Data) < 2 {
-		return fmt.Errorf("raftbench: log entry of %d bytes is too short", len(entry.Data))
-	}
-	body := entry.Data[2:]
-	switch entry.Data[1] {
-	case kindPutFederatedBundle:
-		var cmd raft.PutFederatedBundle
-		return json.Unmarshal(body, &cmd)
-	case kindUpdateRelationship:
-		var cmd raft.UpdateRelationship
-		return json.Unmarshal(body, &cmd)
-	}
-	return fmt.Errorf("raftbench: unexpected command kind %d", entry.Data[1])
+	_, err := raft.DecodeCommand(entry.Data)
+	return err
 }
 
 type emptySnapshot struct{}

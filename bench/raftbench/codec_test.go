@@ -53,10 +53,10 @@ func TestPercentileNearestRank(t *testing.T) {
 	require.Zero(t, percentile(nil, 0.5))
 }
 
-// BenchmarkEntryCodec measures the encoding/json work that bundlex does per log
-// entry: raft/apply.go encodes once on the leader and raft/fsm.go decodes on every
-// node. The "without document" and "msgpack" cases show what the base64 document
-// costs and what a binary encoding would cost instead.
+// BenchmarkEntryCodec compares encoding/json, which bundlex first used for its log
+// entries, with go-msgpack, which it uses now: raft/apply.go encodes once on the
+// leader and raft/fsm.go decodes on every node. The "without document" cases show
+// what carrying the document inside the encoded command costs.
 func BenchmarkEntryCodec(b *testing.B) {
 	wl, err := newWorkload(1)
 	require.NoError(b, err)

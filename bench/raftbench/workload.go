@@ -21,12 +21,10 @@ import (
 
 // The raw baseline writes entries encoded by raft.EncodeCommand, so both systems
 // replicate entries of the same size, and checkEntries compares them with the
-// entries that a bundlex store writes. The kind bytes are those of raft/codec.go.
+// entries that a bundlex store writes.
 const (
-	kindUpdateRelationship   byte = 3
-	kindPutFederatedBundle   byte = 5
-	firstSequence                 = 1_000_000_000
-	sequencePlaceholderValue      = 9_999_999_999
+	firstSequence            = 1_000_000_000
+	sequencePlaceholderValue = 9_999_999_999
 )
 
 // workloadKind is the kind of a write.
