@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -62,6 +64,10 @@ type Node struct {
 	forwardSrv  *http.Server
 	cluster     *cluster.Manager
 	addressBook *cluster.AddressBook
+
+	// freshAuthority is true when the built-in authority created its first keys
+	// at this start.
+	freshAuthority bool
 
 	left     chan struct{}
 	leftOnce sync.Once
@@ -135,6 +141,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.openStore(); err != nil {
 		return err
 	}
+	if n.freshAuthority && n.store.HasExistingState() {
+		n.log.Error("the authority created new keys although this node has Raft state: its "+
+			"authority directory was replaced or lost, so peers reject this node's endpoint "+
+			"certificate until they fetch the new bundle", "data_dir", n.cfg.DataDir)
+	}
 	if err := n.startEndpoint(runCtx); err != nil {
 		return err
 	}
@@ -180,8 +191,11 @@ func (n *Node) openAuthority() error {
 	a := n.cfg.Authority
 	switch a.Type {
 	case config.AuthorityBuiltin:
+		dir := filepath.Join(n.cfg.DataDir, "authority")
+		_, statErr := os.Stat(filepath.Join(dir, authority.StateFileName))
+		n.freshAuthority = errors.Is(statErr, fs.ErrNotExist)
 		b, err := authority.OpenBuiltin(authority.BuiltinConfig{
-			Dir:            filepath.Join(n.cfg.DataDir, "authority"),
+			Dir:            dir,
 			TrustDomain:    n.td,
 			CATTL:          a.CATTL,
 			JWTKeyTTL:      a.JWTKeyTTL,
