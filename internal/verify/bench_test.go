@@ -48,13 +48,20 @@ func BenchmarkVerifyJWT(b *testing.B) {
 	// One server and two clients for every round, with every connection
 	// established before timing starts: the benchmark measures verifications on
 	// keep-alive connections, not TLS handshakes.
-	url := startBenchAPI(b, f)
+	url := startBenchAPI(b, f, f.verifier)
+	// A second API whose verifier keeps no results, so that every request checks
+	// the signature, as for tokens the service sees once.
+	uncached, err := NewVerifier(TrustFunc(func() *Trust { return f.trust }),
+		WithClock(func() time.Time { return f.now }), WithResultCache(0))
+	require.NoError(b, err)
+	uncachedURL := startBenchAPI(b, f, uncached)
 	http1 := benchClient(b, f, false)
 	http2 := benchClient(b, f, true)
 	warmUp(b, http1, url, body)
 	warmUp(b, http2, url, body)
+	warmUp(b, http1, uncachedURL, body)
 
-	var http1Ratios, http2Ratios, http1CPURatios, http2CPURatios []float64
+	var http1Ratios, http2Ratios, http1CPURatios, http2CPURatios, uncachedRatios []float64
 	for round := range benchRounds {
 		b.Logf("round %d", round+1)
 		goSPIFFE := runParallel(b, "go-spiffe in process", func() error {
@@ -71,6 +78,12 @@ func BenchmarkVerifyJWT(b *testing.B) {
 		overHTTP2 := runParallel(b, "HTTPS API HTTP2", func() error {
 			return postVerify(http2, url, body)
 		})
+		withoutCache := runParallel(b, "HTTPS API HTTP1 without result cache", func() error {
+			return postVerify(http1, uncachedURL, body)
+		})
+		if goSPIFFE.rate > 0 && withoutCache.rate > 0 {
+			uncachedRatios = append(uncachedRatios, withoutCache.rate/goSPIFFE.rate)
+		}
 		if goSPIFFE.rate > 0 && overHTTP1.rate > 0 && overHTTP2.rate > 0 {
 			http1Ratios = append(http1Ratios, overHTTP1.rate/goSPIFFE.rate)
 			http2Ratios = append(http2Ratios, overHTTP2.rate/goSPIFFE.rate)
@@ -86,6 +99,8 @@ func BenchmarkVerifyJWT(b *testing.B) {
 		formatRatios(http2Ratios), median(http2Ratios),
 		formatRatios(http1CPURatios), median(http1CPURatios),
 		formatRatios(http2CPURatios), median(http2CPURatios))
+	b.Logf("without the result cache, HTTP/1.1 to go-spiffe by throughput: %s (median %.2f)",
+		formatRatios(uncachedRatios), median(uncachedRatios))
 }
 
 // measurement is the outcome of one sub-benchmark.
@@ -148,10 +163,10 @@ func median(values []float64) float64 {
 
 // startBenchAPI serves the fixture's API over TLS with logging at Info, so that
 // successful verifications are not logged, and returns the JWT-SVID URL.
-func startBenchAPI(b *testing.B, f *fixture) string {
+func startBenchAPI(b *testing.B, f *fixture, verifier *Verifier) string {
 	b.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	server := startTLSServer(b, NewHandler(f.verifier, logger), serverCertificate(b, f.orgB),
+	server := startTLSServer(b, NewHandler(verifier, logger), serverCertificate(b, f.orgB),
 		logger)
 	return "https://" + server.Addr().String() + JWTSVIDPath
 }

@@ -23,11 +23,16 @@ func (v *Verifier) VerifyJWTSVID(token string, audience []string) (*Result, erro
 	if err := checkExpectedAudience(audience); err != nil {
 		return nil, err
 	}
+	trust := v.trust()
+	key := cacheKey(token, audience)
+	if result, ok := v.results.get(key, trust, v.now(), v.clockSkew); ok {
+		return result, nil
+	}
 	tok, err := parseToken(token)
 	if err != nil {
 		return nil, err
 	}
-	domain, err := v.trust().domain(tok.id.TrustDomain(), tok.subject)
+	domain, err := trust.domain(tok.id.TrustDomain(), tok.subject)
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +53,7 @@ func (v *Verifier) VerifyJWTSVID(token string, audience []string) (*Result, erro
 	if err := domain.checkAllowed(tok.subject); err != nil {
 		return nil, err
 	}
-	return &Result{
+	result := &Result{
 		SPIFFEID:    tok.subject,
 		TrustDomain: domain.td.Name(),
 		ExpiresAt:   tok.expiry,
@@ -56,7 +61,17 @@ func (v *Verifier) VerifyJWTSVID(token string, audience []string) (*Result, erro
 		Audience:    tok.audience,
 		Claims:      tok.claims,
 		KeyID:       keyID,
-	}, nil
+	}
+	v.results.put(key, trust, result, latest(tok.notBefore, tok.issuedAt))
+	return result, nil
+}
+
+// latest returns the later of two times, ignoring zero ones.
+func latest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.After(a)) {
+		return b
+	}
+	return a
 }
 
 // ValidateJWTSVID verifies token for a single audience, like the Workload API's

@@ -47,6 +47,7 @@ type Verifier struct {
 	clockSkew time.Duration
 	// compiled caches the index of the last *Trust returned by source.
 	compiled atomic.Pointer[compiledTrust]
+	results  *resultCache
 }
 
 // Option configures a Verifier.
@@ -77,12 +78,26 @@ func WithClockSkew(skew time.Duration) Option {
 	}
 }
 
+// WithResultCache sets how many successful JWT-SVID verifications are kept; 0
+// turns the cache off. The default is DefaultResultCacheSize.
+func WithResultCache(size int) Option {
+	return func(v *Verifier) error {
+		if size < 0 {
+			return fmt.Errorf("verify: result cache size %d is negative; use 0 to turn "+
+				"the cache off", size)
+		}
+		v.results = newResultCache(size)
+		return nil
+	}
+}
+
 // NewVerifier returns a Verifier that reads the bundles from source.
 func NewVerifier(source TrustSource, opts ...Option) (*Verifier, error) {
 	if source == nil {
 		return nil, errors.New("verify: trust source is nil; pass the node's bundle source")
 	}
-	v := &Verifier{source: source, now: time.Now, clockSkew: DefaultClockSkew}
+	v := &Verifier{source: source, now: time.Now, clockSkew: DefaultClockSkew,
+		results: newResultCache(DefaultResultCacheSize)}
 	for _, opt := range opts {
 		if err := opt(v); err != nil {
 			return nil, err
