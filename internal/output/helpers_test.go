@@ -1,13 +1,12 @@
 package output
 
 import (
+	"github.com/bundlex/bundlex/internal/testutil"
+
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
-	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -31,28 +30,7 @@ var (
 
 // newCA returns a self-signed EC P-256 CA certificate for td.
 func newCA(t *testing.T, td spiffeid.TrustDomain) *x509.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	require.NoError(t, err)
-	uri, err := url.Parse(td.IDString())
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: td.Name() + " test CA"},
-		NotBefore:             time.Now().Add(-time.Minute),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		URIs:                  []*url.URL{uri},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	cert, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	return cert
+	return testutil.NewCA(t, td)
 }
 
 func newJWTAuthority(t *testing.T, kid string) bundle.JWTAuthority {
