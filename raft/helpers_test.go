@@ -1,8 +1,6 @@
 package raft
 
 import (
-	"github.com/bundlex/bundlex/internal/testutil"
-
 	"context"
 	"fmt"
 	"os"
@@ -11,6 +9,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
+
+	"github.com/bundlex/bundlex/internal/testutil"
 )
 
 // waitLimit bounds every wait in these tests. It is generous because elections and

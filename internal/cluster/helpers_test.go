@@ -1,8 +1,6 @@
 package cluster
 
 import (
-	"github.com/bundlex/bundlex/internal/testutil"
-
 	"bytes"
 	"context"
 	"encoding/json"
@@ -18,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bundlex/bundlex/internal/telemetry"
+	"github.com/bundlex/bundlex/internal/testutil"
 	"github.com/bundlex/bundlex/raft"
 )
 

@@ -1,8 +1,6 @@
 package output
 
 import (
-	"github.com/bundlex/bundlex/internal/testutil"
-
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bundlex/bundlex/bundle"
+	"github.com/bundlex/bundlex/internal/testutil"
 	"github.com/bundlex/bundlex/internal/workload"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/stretchr/testify/require"

@@ -1,8 +1,6 @@
 package telemetry
 
 import (
-	"github.com/bundlex/bundlex/internal/testutil"
-
 	"bytes"
 	"encoding/json"
 	"log/slog"
@@ -10,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/bundlex/bundlex/internal/testutil"
 )
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of raft's and

@@ -1,8 +1,6 @@
 package verify
 
 import (
-	"github.com/bundlex/bundlex/internal/testutil"
-
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -17,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bundlex/bundlex/federation"
+	"github.com/bundlex/bundlex/internal/testutil"
 )
 
 // syncBuffer is a log sink that the server goroutines and the test share.

@@ -1,8 +1,6 @@
 package workload
 
 import (
-	"github.com/bundlex/bundlex/internal/testutil"
-
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -15,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bundlex/bundlex/bundle"
+	"github.com/bundlex/bundlex/internal/testutil"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/spiffe/go-spiffe/v2/bundle/jwtbundle"
