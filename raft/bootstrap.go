@@ -22,6 +22,10 @@ func (s *Store) HasExistingState() bool {
 	return s.existingState || s.raft.LastIndex() > 0
 }
 
+// HadStateAtOpen reports whether the stores held Raft state when Open found
+// them, before any bootstrap of this run.
+func (s *Store) HadStateAtOpen() bool { return s.existingState }
+
 // BootstrapCluster forms a new cluster from servers, which should list every
 // initial voter with the same IDs and addresses on each node that calls it. It
 // returns an error wrapping [ErrExistingState] when this node already has Raft

@@ -141,7 +141,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.openStore(); err != nil {
 		return err
 	}
-	if n.freshAuthority && n.store.HasExistingState() {
+	if n.freshAuthority && n.store.HadStateAtOpen() {
 		n.log.Error("the authority created new keys although this node has Raft state: its "+
 			"authority directory was replaced or lost, so peers reject this node's endpoint "+
 			"certificate until they fetch the new bundle", "data_dir", n.cfg.DataDir)
