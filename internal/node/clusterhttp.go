@@ -144,8 +144,8 @@ func (n *Node) proxyToLeader(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer resp.Body.Close()
-	// Read your writes: answer only once this node's state includes the write,
-	// so that a read on this node right after sees it.
+	// Read your writes: respond only once this node's state includes the write,
+	// so that a read on this node right after returns it.
 	if write := r.Method != http.MethodGet && r.Method != http.MethodHead; write &&
 		resp.StatusCode < 300 {
 		n.waitForIndex(r.Context(), resp.Header.Get(HeaderIndex))

@@ -8,13 +8,13 @@ import (
 )
 
 // DefaultResultCacheSize is how many successful JWT-SVID verifications are kept.
-// A service sees the same token of an agent many times until it expires, and
+// A service receives the same token of an agent many times until it expires, and
 // the signature check is most of the cost of a verification.
 const DefaultResultCacheSize = 4096
 
 // resultCache keeps successful JWT-SVID verifications. An entry is used only
-// with the same trust (bundles and policy) it was verified against and only
-// while the token's times are still within the clock skew; a failed verification
+// with the same trust (bundles and policy) it was verified against, and only
+// while the token's times are still within the clock skew. A failed verification
 // is never cached.
 type resultCache struct {
 	max     int
