@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -117,25 +119,37 @@ func (n *Node) confirmLeadership() error {
 
 // proxyToLeader sends r to the leader over the Raft port and copies its response.
 func (n *Node) proxyToLeader(w http.ResponseWriter, r *http.Request) {
-	addr, err := n.waitForLeaderAddr(r.Context())
-	if err != nil {
-		writeAdminError(w, admin.Errorf(admin.CodeNotLeader, "%v", err))
-		return
-	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxForwardBody))
 	if err != nil {
 		writeAdminError(w, admin.Errorf(admin.CodeInvalidArgument, "read request body: %v", err))
 		return
 	}
-	out, err := http.NewRequestWithContext(r.Context(), r.Method, r.URL.String(),
-		bytes.NewReader(body))
-	if err != nil {
-		writeAdminError(w, admin.Errorf(admin.CodeInternal, "%v", err))
-		return
+	var addr string
+	var resp *http.Response
+	for attempt := 1; ; attempt++ {
+		if addr, err = n.waitForLeaderAddr(r.Context()); err != nil {
+			writeAdminError(w, admin.Errorf(admin.CodeNotLeader, "%v", err))
+			return
+		}
+		out, err := http.NewRequestWithContext(r.Context(), r.Method, r.URL.String(),
+			bytes.NewReader(body))
+		if err != nil {
+			writeAdminError(w, admin.Errorf(admin.CodeInternal, "%v", err))
+			return
+		}
+		out.Header = r.Header.Clone()
+		out.Header.Set(headerForwarded, n.cfg.NodeName)
+		resp, err = n.forwarder.Do(addr, out)
+		// A request that could not even connect never reached a leader, so it is
+		// safe to send again once an election has named another one.
+		if err == nil || !isDialError(err) || attempt == maxForwardAttempts ||
+			r.Context().Err() != nil {
+			break
+		}
+		n.log.Info("leader unreachable; waiting for an election before forwarding again",
+			"leader", addr, "path", r.URL.Path, "attempt", attempt, "error", err)
+		sleep(r.Context(), forwardRetryDelay)
 	}
-	out.Header = r.Header.Clone()
-	out.Header.Set(headerForwarded, n.cfg.NodeName)
-	resp, err := n.forwarder.Do(addr, out)
 	if err != nil {
 		n.log.Warn("forward admin request to leader failed", "leader", addr, "path",
 			r.URL.Path, "error", err)
@@ -170,6 +184,19 @@ func (n *Node) waitForIndex(ctx context.Context, header string) {
 		n.log.Warn("forwarded write is not applied on this node yet", "index", index,
 			"error", err)
 	}
+}
+
+// Forwarding retries when the leader cannot be reached at all.
+const (
+	maxForwardAttempts = 3
+	forwardRetryDelay  = time.Second
+)
+
+// isDialError reports whether err happened while connecting, before any byte of
+// the request was sent.
+func isDialError(err error) bool {
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Op == "dial"
 }
 
 func writeAdminError(w http.ResponseWriter, err *admin.APIError) {
