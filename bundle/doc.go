@@ -1,7 +1,7 @@
-// Package bundle is the SPIFFE trust bundle model of bundlex: parsing a bundle
-// document with the rules of the SPIFFE Trust Domain and Bundle specification,
-// validating trust domain names and SPIFFE IDs, encoding bundles as canonical JSON
-// and as PEM, and converting them to go-spiffe types for verification.
+// Package bundle is the SPIFFE trust bundle model of bundlex. It parses bundle
+// documents with the rules of the SPIFFE Trust Domain and Bundle specification,
+// validates trust domain names and SPIFFE IDs, encodes bundles as canonical JSON
+// and as PEM, and converts them to go-spiffe types for verification.
 //
 // A bundle never names its own trust domain (SPIFFE Trust Domain and Bundle 3), so
 // every function here takes the trust domain alongside the document.

@@ -46,9 +46,10 @@ func ParseTrustDomain(s string) (spiffeid.TrustDomain, error) {
 	return td, nil
 }
 
-// ParseID parses a SPIFFE ID and applies the limits of SPIFFE-ID 2: a valid trust
-// domain of at most 255 bytes, path segments of [a-zA-Z0-9._-] that are not empty,
-// "." or "..", no query or fragment, and at most 2048 bytes in all.
+// ParseID parses a SPIFFE ID and applies the limits of SPIFFE-ID 2. The trust
+// domain must be valid and at most 255 bytes. Path segments use [a-zA-Z0-9._-] and
+// are not empty, "." or "..". No query or fragment is allowed, and the whole ID is
+// at most 2048 bytes.
 func ParseID(s string) (spiffeid.ID, error) {
 	if len(s) > MaxIDLength {
 		return spiffeid.ID{}, fmt.Errorf("bundle: invalid SPIFFE ID %.60q...: %d bytes, "+

@@ -51,9 +51,9 @@ type rawKeyHeader struct {
 }
 
 // Parse decodes a SPIFFE bundle document (a JWK Set, SPIFFE Trust Domain and
-// Bundle 4) for td. Keys that the specification requires a consumer to ignore are skipped and
-// reported as warnings; a document that is not a JWK Set, or a key of a known use
-// whose material is broken, is an error wrapping ErrInvalidBundle.
+// Bundle 4) for td. Keys that the specification requires a consumer to ignore are
+// skipped and reported as warnings. A document that is not a JWK Set, or a key of a
+// known use whose material is broken, is an error wrapping ErrInvalidBundle.
 func Parse(td spiffeid.TrustDomain, data []byte) (*Bundle, []Warning, error) {
 	var doc rawDocument
 	dec := json.NewDecoder(bytes.NewReader(data))

@@ -179,7 +179,7 @@ type HealthConfig struct {
 	Address string
 }
 
-// ConsumerConfig is how consumers get bundles and verification from the node.
+// ConsumerConfig is the set of listeners that give consumers bundles and verification.
 type ConsumerConfig struct {
 	// WorkloadAPISocket is the Unix socket of the SPIFFE Workload API. Empty
 	// disables it.

@@ -174,7 +174,7 @@ func TestLocalClusterWritesReadsAndKeys(t *testing.T) {
 	require.Contains(t, rotated, `"x509_keys": 4`)
 	require.Greater(t, localBundle(t, leader).Sequence, before)
 
-	// Reads answer from the local state with its freshness in headers; a
+	// Reads return the local state with its freshness in headers, and a
 	// consistent read on a follower goes through the leader.
 	for _, query := range []string{"", "?consistent=true"} {
 		resp := socketGet(t, follower, "/v1/bundles"+query)
@@ -202,7 +202,7 @@ func TestLocalClusterRejectsForeignCertificate(t *testing.T) {
 	bundlePath := leader.writeFile("secret.json", []byte(leader.cli("bundle", "show")))
 	leader.cli("bundle", "set", "--id", "org-secret.test", "--path", bundlePath)
 
-	// An intruder knows the gossip key and the addresses, but its node
+	// An intruder has the gossip key and the addresses, but its node
 	// certificate comes from another CA.
 	otherCA := t.TempDir()
 	runBundlex(t, "cluster", "tls", "create-ca", "--dir", otherCA)

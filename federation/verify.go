@@ -146,7 +146,7 @@ func (v *serverVerifier) verifySVID(certs []*x509.Certificate) error {
 }
 
 // spiffeURIOf returns the first spiffe:// URI SAN of cert, or "" when it has none.
-// It only tells the profiles apart, and x509svid does the strict parsing.
+// It only distinguishes the profiles, and x509svid does the strict parsing.
 func spiffeURIOf(cert *x509.Certificate) string {
 	for _, u := range cert.URIs {
 		if u.Scheme == "spiffe" {

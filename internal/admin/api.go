@@ -53,7 +53,7 @@ type Bundle struct {
 }
 
 // SetBundleRequest overrides a federated bundle (SPIFFE Federation 4.2: the
-// override stands until the next refresh).
+// override is kept until the next refresh).
 type SetBundleRequest struct {
 	Format string `json:"format"` // spiffe or pem
 	Data   string `json:"data"`
@@ -139,7 +139,7 @@ type ErrorResponse struct {
 
 // APIError is an ErrorResponse as a Go error, on both sides of the socket. The
 // server sends Code and Message with the HTTP status of the code; the client
-// returns it for every non-2xx answer.
+// returns it for every non-2xx response.
 type APIError struct {
 	Status  int
 	Code    string
@@ -168,7 +168,7 @@ func StatusForCode(code string) int {
 	return http.StatusInternalServerError
 }
 
-// MintX509SVIDRequest asks the built-in authority for an X509-SVID.
+// MintX509SVIDRequest is a request to the built-in authority for an X509-SVID.
 type MintX509SVIDRequest struct {
 	SPIFFEID   string `json:"spiffe_id"`
 	TTLSeconds int64  `json:"ttl_seconds,omitempty"`
@@ -182,7 +182,7 @@ type X509SVID struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// MintJWTSVIDRequest asks the built-in authority for a JWT-SVID.
+// MintJWTSVIDRequest is a request to the built-in authority for a JWT-SVID.
 type MintJWTSVIDRequest struct {
 	SPIFFEID   string   `json:"spiffe_id"`
 	Audience   []string `json:"audience"`

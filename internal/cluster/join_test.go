@@ -44,7 +44,7 @@ func TestUnreachableServerStaysNonvoter(t *testing.T) {
 	leader := waitForConfiguration(t, nodes, voters("n1", "n2", "n3"))
 	writeBundle(t, leader, nodes)
 
-	// n4 answers gossip but advertises a Raft port that no process listens on, as a server
+	// n4 responds to gossip but advertises a Raft port that no process listens on, as a server
 	// stuck in a long snapshot install looks to the leader: alive, never caught up.
 	closed, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

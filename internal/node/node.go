@@ -291,8 +291,8 @@ func (n *Node) leaderID() string {
 	return string(id)
 }
 
-// Left is closed when the node has left the cluster by operator request; the
-// process should then stop, as a node out of the cluster serves stale state.
+// Left is closed when the node has left the cluster by operator request. The
+// process should then stop, because a node out of the cluster serves stale state.
 func (n *Node) Left() <-chan struct{} { return n.left }
 
 // VerifyURL returns the URL of the verify API, or "" when it is disabled.

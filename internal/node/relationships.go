@@ -121,15 +121,15 @@ func parseBootstrap(td spiffeid.TrustDomain, data, formatName string) (*bundle.B
 	return parseBundleInput("bootstrap bundle", td, data, formatName)
 }
 
-// parseBundleInput parses a bundle an operator sent; what names it in errors.
-func parseBundleInput(what string, td spiffeid.TrustDomain, data, formatName string) (*bundle.Bundle, error) {
+// parseBundleInput parses a bundle that an operator sent. label names it in errors.
+func parseBundleInput(label string, td spiffeid.TrustDomain, data, formatName string) (*bundle.Bundle, error) {
 	format, err := bundle.ParseFormat(formatName)
 	if err != nil {
 		return nil, invalidArg("%v", err)
 	}
 	b, _, err := bundle.Decode(td, []byte(data), format)
 	if err != nil {
-		return nil, invalidArg("%s: %v", what, err)
+		return nil, invalidArg("%s: %v", label, err)
 	}
 	return b, nil
 }
