@@ -1,0 +1,54 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// clockTicksPerSecond is the unit of utime and stime in /proc/<pid>/stat. Linux
+// fixes USER_HZ at 100 on every architecture Go supports.
+const clockTicksPerSecond = 100
+
+// processCPUTime returns the user and system CPU time of process pid so far, all
+// threads included, from /proc/<pid>/stat. Its resolution is 10 ms.
+func processCPUTime(pid int) (time.Duration, error) {
+	path := fmt.Sprintf("/proc/%d/stat", pid)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("verifybench: read the node's CPU time: %w", err)
+	}
+	// The command name in field 2 may contain spaces and parentheses, so the
+	// fields are counted from the last ')'. utime and stime are fields 14 and 15.
+	end := strings.LastIndexByte(string(data), ')')
+	if end < 0 {
+		return 0, fmt.Errorf("verifybench: %s has no command name: %q", path, data)
+	}
+	fields := strings.Fields(string(data[end+1:]))
+	const utimeIndex = 14 - 3 // fields[0] is field 3, the state
+	if len(fields) <= utimeIndex+1 {
+		return 0, fmt.Errorf("verifybench: %s has %d fields after the command name; "+
+			"expected at least %d", path, len(fields), utimeIndex+2)
+	}
+	var ticks int64
+	for _, field := range fields[utimeIndex : utimeIndex+2] {
+		value, err := strconv.ParseInt(field, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("verifybench: %s has CPU time %q: %w", path, field, err)
+		}
+		ticks += value
+	}
+	return time.Duration(ticks) * time.Second / clockTicksPerSecond, nil
+}
+
+// selfCPUTime returns the user and system CPU time of this process so far.
+func selfCPUTime() (time.Duration, error) {
+	var usage syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &usage); err != nil {
+		return 0, fmt.Errorf("verifybench: getrusage: %w", err)
+	}
+	return time.Duration(usage.Utime.Nano() + usage.Stime.Nano()), nil
+}

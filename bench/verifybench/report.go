@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// targetRatio is the verify API's target throughput as a share of go-spiffe in
+// process.
+const targetRatio = 0.60
+
+type report struct {
+	settings    settings
+	loadBefore  string
+	loadAfter   string
+	mintTime    time.Duration
+	idleNodeCPU time.Duration
+	// rounds[i] maps each variant name to its measurement in round i.
+	rounds []map[string]measurement
+	push   []pushResult
+}
+
+func (r *report) write(out io.Writer) {
+	s := r.settings
+	fmt.Fprintf(out, "Machine: %d CPUs (GOMAXPROCS %d), %s, %s/%s, %s. Load average "+
+		"before %s, after %s.\n\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), cpuModel(),
+		runtime.GOOS, runtime.GOARCH, runtime.Version(), r.loadBefore, r.loadAfter)
+	fmt.Fprintf(out, "Settings: %d rounds of %s per variant after %s of warm-up, "+
+		"concurrency %d, %d distinct tokens, %d agents with %.3g of requests on new "+
+		"tokens. Minting %d tokens took %s. The idle node used %s of CPU per second.\n\n",
+		s.rounds, s.duration, s.warmup, s.concurrency, s.distinct, s.agents, s.mixNew,
+		1+s.agents+s.distinct, r.mintTime.Round(time.Millisecond),
+		r.idleNodeCPU.Round(time.Millisecond))
+	r.writeSummary(out)
+	r.writeRounds(out)
+	r.writePush(out)
+}
+
+// ratios returns, per round, the variant's throughput and CPU time ratios to
+// go-spiffe in process of the same round.
+func (r *report) ratios(name string) (throughput, serverCPU []float64) {
+	for _, round := range r.rounds {
+		base, m := round[variantInProcess], round[name]
+		throughput = append(throughput, m.rate()/base.rate())
+		serverCPU = append(serverCPU,
+			base.perVerification(base.selfCPU)/m.perVerification(m.serverCPU))
+	}
+	return throughput, serverCPU
+}
+
+// writeSummary writes the medians over the rounds and whether the target is met.
+func (r *report) writeSummary(out io.Writer) {
+	fmt.Fprintln(out, "| variant | verifications/s (median) | ratio to in-process "+
+		"per round | median | server-CPU ratio per round | median | target 0.60 |")
+	fmt.Fprintln(out, "| --- | ---: | --- | ---: | --- | ---: | --- |")
+	for _, name := range variantNames {
+		var rates []float64
+		for _, round := range r.rounds {
+			rates = append(rates, round[name].rate())
+		}
+		if name == variantInProcess {
+			fmt.Fprintf(out, "| %s | %.0f | 1 | 1 | 1 | 1 | |\n", name, median(rates))
+			continue
+		}
+		throughput, serverCPU := r.ratios(name)
+		verdict := "met"
+		if median(throughput) < targetRatio {
+			verdict = "missed"
+		}
+		fmt.Fprintf(out, "| %s | %.0f | %s | %.2f | %s | %.2f | %s |\n", name,
+			median(rates), formatRatios(throughput), median(throughput),
+			formatRatios(serverCPU), median(serverCPU), verdict)
+	}
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "The server-CPU ratio is go-spiffe's CPU time per verification in "+
+		"process divided by the node's CPU time per verification through the API: the "+
+		"share of in-process throughput that a node reaches when its clients run on "+
+		"other machines. The target applies to the median ratio by throughput.")
+	fmt.Fprintln(out)
+}
+
+// writeRounds writes every measurement.
+func (r *report) writeRounds(out io.Writer) {
+	fmt.Fprintln(out, "| round | variant | verifications/s | ratio | node CPU µs/verification "+
+		"| bench CPU µs/verification | server-CPU ratio |")
+	fmt.Fprintln(out, "| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+	for i, round := range r.rounds {
+		base := round[variantInProcess]
+		for _, name := range variantNames {
+			m := round[name]
+			fmt.Fprintf(out, "| %d | %s | %.0f | %.2f | %.1f | %.1f | %.2f |\n", i+1, name,
+				m.rate(), m.rate()/base.rate(), m.perVerification(m.serverCPU),
+				m.perVerification(m.selfCPU),
+				base.perVerification(base.selfCPU)/m.perVerification(m.serverCPU))
+		}
+	}
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "Node CPU is the node process's utime+stime from /proc (10 ms "+
+		"resolution); for go-spiffe in process it is the idle node. Bench CPU is this "+
+		"process's: the verifications in process, the HTTPS clients for the API.")
+	fmt.Fprintln(out)
+}
+
+func (r *report) writePush(out io.Writer) {
+	if len(r.push) == 0 {
+		return
+	}
+	fmt.Fprintln(out, "Workload API push latency, from the start of the admin request "+
+		"that stores a new bundle to the moment every watcher has it:")
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "| watchers | changes | p50 | p99 | max |")
+	fmt.Fprintln(out, "| ---: | ---: | ---: | ---: | ---: |")
+	for _, p := range r.push {
+		fmt.Fprintf(out, "| %d | %d | %s | %s | %s |\n", p.watchers, len(p.latencies),
+			formatLatency(percentile(p.latencies, 0.50)),
+			formatLatency(percentile(p.latencies, 0.99)),
+			formatLatency(slices.Max(p.latencies)))
+	}
+	fmt.Fprintln(out)
+}
+
+func formatLatency(d time.Duration) string {
+	if d < time.Millisecond {
+		return fmt.Sprintf("%d µs", d.Microseconds())
+	}
+	return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000)
+}
+
+func formatRatios(ratios []float64) string {
+	parts := make([]string, len(ratios))
+	for i, ratio := range ratios {
+		parts[i] = fmt.Sprintf("%.2f", ratio)
+	}
+	return strings.Join(parts, " ")
+}
+
+// median returns the middle value, the upper one of an even count.
+func median(values []float64) float64 {
+	if len(values) == 0 {
+		return 0
+	}
+	sorted := slices.Sorted(slices.Values(values))
+	return sorted[len(sorted)/2]
+}
+
+// cpuModel returns the first "model name" of /proc/cpuinfo.
+func cpuModel() string {
+	file, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	defer file.Close()
+	lines := bufio.NewScanner(file)
+	for lines.Scan() {
+		name, value, found := strings.Cut(lines.Text(), ":")
+		if found && strings.TrimSpace(name) == "model name" {
+			return strings.TrimSpace(value)
+		}
+	}
+	return "unknown CPU"
+}
