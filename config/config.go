@@ -40,6 +40,10 @@ const (
 	DefaultVerifyClockSkew = 30 * time.Second
 	// MaxVerifyClockSkew is the largest accepted verify.clock_skew.
 	MaxVerifyClockSkew = 5 * time.Minute
+	// DefaultWorkloadSVIDTTL is the lifetime of the SVIDs the Workload API issues.
+	DefaultWorkloadSVIDTTL = time.Hour
+	// MinWorkloadSVIDTTL is the shortest accepted workload_api.svid_ttl.
+	MinWorkloadSVIDTTL = time.Second
 	// DefaultCertReloadInterval is how often certificate files are checked for changes.
 	DefaultCertReloadInterval = 30 * time.Second
 	// DefaultBundlePollInterval is how often the file authority checks its bundle file.
@@ -184,6 +188,16 @@ type ConsumerConfig struct {
 	// WorkloadAPISocket is the Unix socket of the SPIFFE Workload API. Empty
 	// disables it.
 	WorkloadAPISocket string
+	// WorkloadSVIDPathTemplate is the SPIFFE ID path of the SVIDs the Workload
+	// API issues to local callers, with the placeholders {uid} and {gid} (see
+	// IDPathTemplate). Empty means the Workload API issues no SVIDs.
+	WorkloadSVIDPathTemplate string
+	// WorkloadSVIDTTL is the lifetime of those SVIDs. JWT-SVIDs get at most
+	// Authority.JWTSVIDMaxTTL.
+	WorkloadSVIDTTL time.Duration
+	// WorkloadSVIDAllowedUIDs are the Unix user IDs that may receive SVIDs.
+	// Empty allows every caller that can open the socket.
+	WorkloadSVIDAllowedUIDs []uint32
 	// OutputDirectory receives one PEM file per trust domain and a SPIFFE bundle
 	// map. Empty disables the file output.
 	OutputDirectory string
@@ -241,9 +255,12 @@ func Default() *Config {
 			RetryBackoffMax: DefaultRetryBackoffMax,
 			TrustDomains:    map[string]Relationship{},
 		},
-		Health:    HealthConfig{Address: DefaultHealthAddress},
-		Consumers: ConsumerConfig{VerifyClockSkew: DefaultVerifyClockSkew},
-		Cluster:   defaultCluster(),
+		Health: HealthConfig{Address: DefaultHealthAddress},
+		Consumers: ConsumerConfig{
+			VerifyClockSkew: DefaultVerifyClockSkew,
+			WorkloadSVIDTTL: DefaultWorkloadSVIDTTL,
+		},
+		Cluster: defaultCluster(),
 		Raft: RaftConfig{
 			SnapshotRetain:    DefaultRaftSnapshotRetain,
 			SnapshotThreshold: DefaultRaftSnapshotThreshold,

@@ -26,6 +26,12 @@ func decodeValue(key string, raw any, ptr any) error {
 			return err
 		}
 		*field = list
+	case *[]uint32:
+		list, err := decodeUint32List(key, raw)
+		if err != nil {
+			return err
+		}
+		*field = list
 	case *time.Duration:
 		d, err := decodeDuration(key, raw)
 		if err != nil {
@@ -96,6 +102,48 @@ func decodeList(key string, raw any) ([]string, error) {
 		return nil, nil
 	}
 	return list, nil
+}
+
+// decodeUint32List accepts what decodeList accepts, with each entry a decimal
+// number from 0 to 2^32-1, and also YAML integers. It returns nil for an empty
+// list.
+func decodeUint32List(key string, raw any) ([]uint32, error) {
+	const hint = "use whole numbers from 0 to 4294967295, comma-separated or as a " +
+		"YAML list, such as 1000,1001"
+	var texts []string
+	switch v := raw.(type) {
+	case int:
+		texts = []string{strconv.Itoa(v)}
+	case []any:
+		for _, item := range v {
+			switch n := item.(type) {
+			case int:
+				texts = append(texts, strconv.Itoa(n))
+			case string:
+				texts = append(texts, n)
+			default:
+				return nil, invalid(key, raw, hint)
+			}
+		}
+		if len(texts) == 0 {
+			return nil, nil
+		}
+	default:
+		list, err := decodeList(key, raw)
+		if err != nil {
+			return nil, invalid(key, raw, hint)
+		}
+		texts = list
+	}
+	var out []uint32
+	for _, text := range texts {
+		n, err := strconv.ParseUint(strings.TrimSpace(text), 10, 32)
+		if err != nil {
+			return nil, invalid(key, raw, hint)
+		}
+		out = append(out, uint32(n))
+	}
+	return out, nil
 }
 
 // decodeDuration accepts a Go duration string. A bare number is rejected
@@ -202,6 +250,12 @@ func formatValue(value any) string {
 		return v.String()
 	case []string:
 		return strconv.Quote(strings.Join(v, ","))
+	case []uint32:
+		texts := make([]string, len(v))
+		for i, n := range v {
+			texts[i] = strconv.FormatUint(uint64(n), 10)
+		}
+		return strconv.Quote(strings.Join(texts, ","))
 	default:
 		return fmt.Sprint(v)
 	}

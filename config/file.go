@@ -253,14 +253,18 @@ func isSetting(key string) bool {
 	return ok
 }
 
-// isListSetting reports whether key takes a list of strings.
+// isListSetting reports whether key takes a list.
 func isListSetting(key string) bool {
 	s, ok := findSetting(key)
 	if !ok {
 		return false
 	}
-	_, isList := s.field(&Config{}).(*[]string)
-	return isList
+	switch s.field(&Config{}).(type) {
+	case *[]string, *[]uint32:
+		return true
+	default:
+		return false
+	}
 }
 
 func findSetting(key string) (setting, bool) {

@@ -14,9 +14,9 @@ const EnvPrefix = "BUNDLEX_"
 // because its keys are trust domain names, which contain the dots viper splits on.
 const trustDomainsKey = "federation.trust_domains"
 
-// setting is one key with a single value or a list of strings. field returns a
-// pointer into a Config: *string, *[]string, *int, *uint64, *time.Duration or
-// *ByteSize, which selects the decoder.
+// setting is one key with a single value or a list. field returns a pointer
+// into a Config: *string, *[]string, *[]uint32, *int, *uint64, *time.Duration
+// or *ByteSize, which selects the decoder.
 type setting struct {
 	key   string
 	usage string
@@ -100,6 +100,15 @@ var settings = []setting{
 		func(c *Config) any { return &c.Federation.RetryBackoffMax }},
 	{"workload_api.socket_path", "Unix socket of the SPIFFE Workload API (empty: disabled)",
 		func(c *Config) any { return &c.Consumers.WorkloadAPISocket }},
+	{"workload_api.svid_path_template",
+		"SPIFFE ID path of SVIDs issued to local callers, such as /workload/uid/{uid} " +
+			"(empty: no SVIDs)",
+		func(c *Config) any { return &c.Consumers.WorkloadSVIDPathTemplate }},
+	{"workload_api.svid_ttl", "lifetime of the SVIDs the Workload API issues",
+		func(c *Config) any { return &c.Consumers.WorkloadSVIDTTL }},
+	{"workload_api.svid_allowed_uids",
+		"Unix user IDs that may receive SVIDs, comma-separated (empty: any caller)",
+		func(c *Config) any { return &c.Consumers.WorkloadSVIDAllowedUIDs }},
 	{"output.directory", "directory for PEM files and the bundle map (empty: disabled)",
 		func(c *Config) any { return &c.Consumers.OutputDirectory }},
 	{"verify.address", "host:port of the HTTPS verify API (empty: disabled)",
@@ -182,6 +191,9 @@ func AddFlags(fs *pflag.FlagSet) {
 			fs.String(name, *ptr, s.usage)
 		case *[]string:
 			fs.StringSlice(name, *ptr, s.usage)
+		case *[]uint32:
+			// A string list, which decodeUint32List parses like the environment.
+			fs.StringSlice(name, nil, s.usage)
 		case *int:
 			fs.Int(name, *ptr, s.usage)
 		case *uint64:

@@ -5,8 +5,8 @@ import (
 	"strings"
 )
 
-// validateConsumers checks the Workload API socket, the verify listener and the
-// mint prefixes.
+// validateConsumers checks the Workload API socket and SVID settings, the verify
+// listener and the mint prefixes.
 func (c *Config) validateConsumers() []error {
 	var errs []error
 	if p := c.Consumers.WorkloadAPISocket; len(p) > MaxSocketPathLength {
@@ -14,6 +14,7 @@ func (c *Config) validateConsumers() []error {
 			"use a path of at most %d bytes, the limit of Unix socket paths",
 			MaxSocketPathLength)))
 	}
+	errs = append(errs, c.validateWorkloadSVIDs()...)
 	errs = append(errs, checkHostPort("verify.address", c.Consumers.VerifyAddress, true))
 	if skew := c.Consumers.VerifyClockSkew; skew < 0 || skew > MaxVerifyClockSkew {
 		errs = append(errs, invalid("verify.clock_skew", skew, fmt.Sprintf(

@@ -76,6 +76,8 @@ func NewServer(cfg Config) (*Server, error) {
 		s.shutdownTimeout = DefaultShutdownTimeout
 	}
 	s.grpc = grpc.NewServer(
+		// Every connection carries its caller's Unix credentials for the SVID RPCs.
+		grpc.Creds(peerCredentials{}),
 		grpc.ChainUnaryInterceptor(requireSecurityHeaderUnary),
 		grpc.ChainStreamInterceptor(requireSecurityHeaderStream),
 	)

@@ -1,0 +1,104 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Keys of the Workload API's SVID issuance, named in errors.
+const (
+	keySVIDPathTemplate = "workload_api.svid_path_template"
+	keySVIDTTL          = "workload_api.svid_ttl"
+	keySVIDAllowedUIDs  = "workload_api.svid_allowed_uids"
+)
+
+// validateWorkloadSVIDs checks the settings that make the Workload API issue
+// SVIDs to local callers. They take effect only with a template, a socket and
+// the built-in authority, so a setting that would be ignored is an error.
+func (c *Config) validateWorkloadSVIDs() []error {
+	w := c.Consumers
+	var errs []error
+	if w.WorkloadSVIDTTL < MinWorkloadSVIDTTL {
+		errs = append(errs, invalid(keySVIDTTL, w.WorkloadSVIDTTL, fmt.Sprintf(
+			"use a duration of at least %s, because certificate times have whole seconds",
+			MinWorkloadSVIDTTL)))
+	}
+	if w.WorkloadSVIDPathTemplate == "" {
+		if len(w.WorkloadSVIDAllowedUIDs) > 0 {
+			errs = append(errs, invalid(keySVIDAllowedUIDs, w.WorkloadSVIDAllowedUIDs,
+				"only used when "+keySVIDPathTemplate+" is set; set the template or "+
+					"remove the list"))
+		}
+		return errs
+	}
+	if w.WorkloadAPISocket == "" {
+		errs = append(errs, invalid(keySVIDPathTemplate, w.WorkloadSVIDPathTemplate,
+			"only used when workload_api.socket_path is set; set the socket path or "+
+				"remove the template"))
+	}
+	if c.Authority.Type != AuthorityBuiltin {
+		errs = append(errs, invalid(keySVIDPathTemplate, w.WorkloadSVIDPathTemplate,
+			fmt.Sprintf("requires authority.type %s, but it is %q: only the built-in "+
+				"authority holds signing keys; remove the template or use the built-in "+
+				"authority", AuthorityBuiltin, c.Authority.Type)))
+	} else if w.WorkloadSVIDTTL > c.Authority.X509SVIDMaxTTL {
+		errs = append(errs, invalid(keySVIDTTL, w.WorkloadSVIDTTL, fmt.Sprintf(
+			"use at most authority.x509_svid_max_ttl (%s), or raise that maximum",
+			c.Authority.X509SVIDMaxTTL)))
+	}
+	template, err := ParseIDPathTemplate(w.WorkloadSVIDPathTemplate)
+	if err != nil {
+		return append(errs, invalidWrap(keySVIDPathTemplate, w.WorkloadSVIDPathTemplate, err,
+			"use a path such as /workload/uid/{uid}, with the placeholders {uid} and {gid}"))
+	}
+	if c.TrustDomain == "" {
+		// The trust_domain error already names the cause.
+		return errs
+	}
+	return append(errs, c.checkTemplateAllowed(template)...)
+}
+
+// checkTemplateAllowed checks that every ID the template yields fits the
+// SPIFFE ID length limit and authority.mint_allowed_id_prefixes.
+func (c *Config) checkTemplateAllowed(template IDPathTemplate) []error {
+	var errs []error
+	base := "spiffe://" + c.TrustDomain
+	longest := base + template.Expand(maxUnixID, maxUnixID)
+	if len(longest) > MaxSPIFFEIDLength {
+		errs = append(errs, invalid(keySVIDPathTemplate, template.String(), fmt.Sprintf(
+			"the longest ID it yields has %d bytes; use a shorter path, because a SPIFFE "+
+				"ID has at most %d bytes", len(longest), MaxSPIFFEIDLength)))
+	}
+	prefixes := c.Authority.MintAllowedIDPrefixes
+	if len(prefixes) == 0 {
+		return errs
+	}
+	fixed := base + template.FixedPrefix()
+	for _, prefix := range prefixes {
+		if prefixCovers(prefix, fixed, template.HasPlaceholder()) {
+			return errs
+		}
+	}
+	return append(errs, invalid(keySVIDPathTemplate, template.String(), fmt.Sprintf(
+		"the IDs it yields start with %s, which is outside authority.mint_allowed_id_prefixes "+
+			"(%s); use a template whose part before the first placeholder falls under one "+
+			"of them", fixed, strings.Join(prefixes, ", "))))
+}
+
+// maxUnixID is the largest user or group ID, 2^32-1.
+const maxUnixID = 1<<32 - 1
+
+// prefixCovers reports whether every ID that starts with fixed falls under the
+// mint prefix, which matches whole path segments as the node's mint check
+// does. A prefix with a trailing "/" matches any ID that starts with it, and
+// one without matches itself and the IDs below it. Without a placeholder,
+// fixed is the only ID.
+func prefixCovers(prefix, fixed string, hasPlaceholder bool) bool {
+	if strings.HasSuffix(prefix, "/") {
+		return strings.HasPrefix(fixed, prefix)
+	}
+	if !hasPlaceholder && fixed == prefix {
+		return true
+	}
+	return strings.HasPrefix(fixed, prefix+"/")
+}
