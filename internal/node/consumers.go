@@ -11,6 +11,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/bundlex/bundlex/bundle"
+	"github.com/bundlex/bundlex/config"
 	"github.com/bundlex/bundlex/federation"
 	"github.com/bundlex/bundlex/internal/output"
 	"github.com/bundlex/bundlex/internal/verify"
@@ -142,10 +143,15 @@ func (n *Node) startWorkloadAPI(validator workload.JWTValidator) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("node: workload_api.socket_path: create directory: %w", err)
 	}
+	svids, err := n.workloadSVIDConfig()
+	if err != nil {
+		return err
+	}
 	server, err := workload.NewServer(workload.Config{
 		Source:    workloadSource{n: n},
 		Validator: validator,
 		Logger:    n.log.With("component", "workload"),
+		SVIDs:     svids,
 	})
 	if err != nil {
 		return err
@@ -173,4 +179,41 @@ func (n *Node) stopConsumers(ctx context.Context) []error {
 		errs = append(errs, n.verifyServer.Shutdown(ctx))
 	}
 	return errs
+}
+
+// workloadSVIDConfig returns the Workload API's SVID settings, or nil when
+// workload_api.svid_path_template is empty. config.Validate has checked the
+// template against the authority type and the mint prefixes.
+func (n *Node) workloadSVIDConfig() (*workload.SVIDConfig, error) {
+	c := n.cfg.Consumers
+	if c.WorkloadSVIDPathTemplate == "" {
+		return nil, nil
+	}
+	if n.builtin == nil {
+		return nil, errors.New("node: workload_api.svid_path_template needs the built-in " +
+			"authority, but authority.type is file")
+	}
+	template, err := config.ParseIDPathTemplate(c.WorkloadSVIDPathTemplate)
+	if err != nil {
+		return nil, fmt.Errorf("node: workload_api.svid_path_template: %w", err)
+	}
+	prefixes := n.cfg.Authority.MintAllowedIDPrefixes
+	return &workload.SVIDConfig{
+		Issuer: n.builtin,
+		IDFor: func(caller workload.Caller) (spiffeid.ID, error) {
+			id, err := spiffeid.FromPath(n.td, template.Expand(caller.UID, caller.GID))
+			if err != nil {
+				return spiffeid.ID{}, err
+			}
+			// The same policy as the admin API's mint, checked again per ID.
+			if !idAllowed(id, prefixes) {
+				return spiffeid.ID{}, fmt.Errorf("SPIFFE ID %s is outside "+
+					"authority.mint_allowed_id_prefixes", id)
+			}
+			return id, nil
+		},
+		TTL:         c.WorkloadSVIDTTL,
+		AllowedUIDs: c.WorkloadSVIDAllowedUIDs,
+		Issued:      n.metrics.CountWorkloadSVID,
+	}, nil
 }

@@ -46,6 +46,7 @@ type Metrics struct {
 	endpointRequests *prometheus.CounterVec
 	peerLastSuccess  *prometheus.GaugeVec
 	peerFailures     *prometheus.GaugeVec
+	workloadSVIDs    *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics in a new registry.
@@ -101,13 +102,17 @@ func NewMetrics() *Metrics {
 			Namespace: Namespace, Name: "endpoint_requests_total",
 			Help: "Requests answered by the bundle endpoint, by HTTP status code.",
 		}, []string{"code"}),
+		workloadSVIDs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "workload_svids_issued_total",
+			Help: "SVIDs issued to local callers by the Workload API, by type: x509 or jwt.",
+		}, []string{"type"}),
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.fetches, m.fetchErrors, m.fetchDuration, m.bundleSequence, m.bundleKeys,
 		m.skippedKeys, m.raftState, m.raftAppliedIndex, m.raftLastContact,
-		m.endpointRequests, m.peerLastSuccess, m.peerFailures,
+		m.endpointRequests, m.peerLastSuccess, m.peerFailures, m.workloadSVIDs,
 	)
 	return m
 }
@@ -239,4 +244,13 @@ func (m *Metrics) CountEndpointRequest(code int) {
 		return
 	}
 	m.endpointRequests.WithLabelValues(strconv.Itoa(code)).Inc()
+}
+
+// CountWorkloadSVID records one SVID issued by the Workload API. svidType is
+// "x509" or "jwt".
+func (m *Metrics) CountWorkloadSVID(svidType string) {
+	if m == nil {
+		return
+	}
+	m.workloadSVIDs.WithLabelValues(svidType).Inc()
 }

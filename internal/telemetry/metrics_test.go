@@ -102,6 +102,9 @@ func TestMetricsScrapedOverHTTP(t *testing.T) {
 	m.CountEndpointRequest(http.StatusOK)
 	m.CountEndpointRequest(http.StatusOK)
 	m.CountEndpointRequest(http.StatusNotModified)
+	m.CountWorkloadSVID("x509")
+	m.CountWorkloadSVID("jwt")
+	m.CountWorkloadSVID("jwt")
 
 	server := startHealth(t, nil, m)
 	families := scrape(t, server.Addr())
@@ -136,6 +139,10 @@ func TestMetricsScrapedOverHTTP(t *testing.T) {
 		map[string]string{"code": "200"}))
 	require.Equal(t, 1.0, counter("bundlex_endpoint_requests_total",
 		map[string]string{"code": "304"}))
+	require.Equal(t, 1.0, counter("bundlex_workload_svids_issued_total",
+		map[string]string{"type": "x509"}))
+	require.Equal(t, 2.0, counter("bundlex_workload_svids_issued_total",
+		map[string]string{"type": "jwt"}))
 	require.Contains(t, families, "go_goroutines")
 	require.Contains(t, families, "process_cpu_seconds_total")
 }
@@ -187,5 +194,6 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 		m.SetRaftAppliedIndex(1)
 		m.SetRaftLastContact(time.Second)
 		m.CountEndpointRequest(http.StatusOK)
+		m.CountWorkloadSVID("x509")
 	})
 }

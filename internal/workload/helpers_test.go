@@ -110,13 +110,20 @@ type testServer struct {
 // the test name.
 func startServer(tb testing.TB, src Source, validator JWTValidator) *testServer {
 	tb.Helper()
+	return startServerWith(tb, Config{Source: src, Validator: validator})
+}
+
+// startServerWith is startServer with a whole Config. A nil Validator
+// validates against cfg.Source.
+func startServerWith(tb testing.TB, cfg Config) *testServer {
+	tb.Helper()
 	dir, err := os.MkdirTemp("", "wl")
 	require.NoError(tb, err)
 	tb.Cleanup(func() { os.RemoveAll(dir) })
-	if validator == nil {
-		validator = sourceValidator{source: src}
+	if cfg.Validator == nil {
+		cfg.Validator = sourceValidator{source: cfg.Source}
 	}
-	srv, err := NewServer(Config{Source: src, Validator: validator})
+	srv, err := NewServer(cfg)
 	require.NoError(tb, err)
 	ts := &testServer{Server: srv, socket: filepath.Join(dir, "workload.sock"),
 		served: make(chan error, 1)}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,14 +33,19 @@ type Config struct {
 	// ShutdownTimeout bounds how long Stop waits for unary RPCs in flight before
 	// it closes every connection. Zero means DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// SVIDs, if set, makes FetchX509SVID and FetchJWTSVID issue SVIDs to local
+	// callers. Nil keeps them returning InvalidArgument.
+	SVIDs *SVIDConfig
 }
 
-// Server is a SPIFFE Workload API server that delivers bundles.
+// Server is a SPIFFE Workload API server that delivers bundles and, when
+// configured, issues SVIDs.
 type Server struct {
 	workload.UnimplementedSpiffeWorkloadAPIServer
 
 	source          Source
 	validator       JWTValidator
+	svids           *SVIDConfig
 	log             *slog.Logger
 	shutdownTimeout time.Duration
 	grpc            *grpc.Server
@@ -62,9 +68,19 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("workload: invalid ShutdownTimeout %s: use zero for the "+
 			"default of %s or a positive duration", cfg.ShutdownTimeout, DefaultShutdownTimeout)
 	}
+	var svids *SVIDConfig
+	if cfg.SVIDs != nil {
+		if err := cfg.SVIDs.check(); err != nil {
+			return nil, err
+		}
+		copied := *cfg.SVIDs
+		copied.AllowedUIDs = slices.Clone(copied.AllowedUIDs)
+		svids = &copied
+	}
 	s := &Server{
 		source:          cfg.Source,
 		validator:       cfg.Validator,
+		svids:           svids,
 		log:             cfg.Logger,
 		shutdownTimeout: cfg.ShutdownTimeout,
 		stopping:        make(chan struct{}),

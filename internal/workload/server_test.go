@@ -20,7 +20,8 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-const noSVIDsMessage = "bundlex distributes bundles only; it issues no SVIDs over the Workload API"
+const noSVIDsMessage = "bundlex distributes bundles only: this Workload API issues no " +
+	"SVIDs; set workload_api.svid_path_template on the node to issue SVIDs to local callers"
 
 func simpleSource(t *testing.T) *MemorySource {
 	t.Helper()
