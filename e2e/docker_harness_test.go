@@ -206,25 +206,38 @@ func newNetwork(t *testing.T) *dockerNetwork {
 // user configured. Another process can take the subnet in between, so the
 // caller retries.
 func (n *dockerNetwork) create() error {
-	_, _, err := runDocker(dockerCommandTimeout, nil, "network", "create", "--driver",
-		"bridge", "--internal", "--label", dockerLabel, n.name)
-	if err != nil {
+	var err error
+	if n.subnet, err = freeDockerSubnet(n.name); err != nil {
 		return err
-	}
-	subnet, _, inspectErr := runDocker(dockerCommandTimeout, nil, "network", "inspect",
-		"--format", "{{(index .IPAM.Config 0).Subnet}}", n.name)
-	_, _, err = runDocker(dockerCommandTimeout, nil, "network", "rm", n.name)
-	if err = errors.Join(inspectErr, err); err != nil {
-		return err
-	}
-	n.subnet, err = netip.ParsePrefix(strings.TrimSpace(subnet))
-	if err != nil || !n.subnet.Addr().Is4() {
-		return fmt.Errorf("network %s: docker network inspect returned %q, not an "+
-			"IPv4 subnet (%v); the harness needs IPv4 bridge networks", n.name, subnet, err)
 	}
 	_, _, err = runDocker(dockerCommandTimeout, nil, "network", "create", "--driver",
 		"bridge", "--internal", "--subnet", n.subnet.String(), "--label", dockerLabel, n.name)
 	return err
+}
+
+// freeDockerSubnet returns an IPv4 subnet that Docker considers free, that is
+// used by no other Docker network and no host route. It creates a network
+// called name without a subnet, reads the subnet that Docker chose and removes
+// the network. The subnet stays free only until another process takes it.
+func freeDockerSubnet(name string) (netip.Prefix, error) {
+	_, _, err := runDocker(dockerCommandTimeout, nil, "network", "create", "--driver",
+		"bridge", "--internal", "--label", dockerLabel, name)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	out, _, inspectErr := runDocker(dockerCommandTimeout, nil, "network", "inspect",
+		"--format", "{{(index .IPAM.Config 0).Subnet}}", name)
+	_, _, err = runDocker(dockerCommandTimeout, nil, "network", "rm", name)
+	if err = errors.Join(inspectErr, err); err != nil {
+		return netip.Prefix{}, err
+	}
+	subnet, err := netip.ParsePrefix(strings.TrimSpace(out))
+	if err != nil || !subnet.Addr().Is4() {
+		return netip.Prefix{}, fmt.Errorf("network %s: docker network inspect returned "+
+			"%q, not an IPv4 subnet (%v); the harness needs IPv4 bridge networks", name,
+			out, err)
+	}
+	return subnet, nil
 }
 
 // IPFor returns the fixed IPv4 address of the node named name on this
