@@ -43,6 +43,9 @@ const (
 	// storePollInterval is the pause between two admin reads while the tests
 	// watch for the moment a node stores a bundle. It bounds the measuring error.
 	storePollInterval = 5 * time.Millisecond
+	// svidTemplate is the workload_api.svid_path_template of the nodes that
+	// issue SVIDs to local callers.
+	svidTemplate = "/workload/uid/{uid}"
 )
 
 // consumerNode is a node with the Workload API, the verify API and the file
@@ -58,6 +61,20 @@ type consumerNode struct {
 // interface on. extraYAML adds top-level sections, such as authority.
 func startConsumerNode(t *testing.T, td, extraYAML string) *consumerNode {
 	t.Helper()
+	return startConsumerNodeWith(t, td, "", extraYAML)
+}
+
+// startSVIDConsumerNode is startConsumerNode with a Workload API that issues
+// SVIDs under svidTemplate.
+func startSVIDConsumerNode(t *testing.T, td string) *consumerNode {
+	t.Helper()
+	return startConsumerNodeWith(t, td, "  svid_path_template: "+svidTemplate+"\n", "")
+}
+
+// startConsumerNodeWith is startConsumerNode with workloadYAML added under
+// workload_api, each key indented by two spaces.
+func startConsumerNodeWith(t *testing.T, td, workloadYAML, extraYAML string) *consumerNode {
+	t.Helper()
 	// The socket path must stay under the 108-byte limit, which t.TempDir() paths
 	// with long test names exceed.
 	socketDir, err := os.MkdirTemp("", "bxw")
@@ -69,9 +86,9 @@ func startConsumerNode(t *testing.T, td, extraYAML string) *consumerNode {
 		outputDir:      filepath.Join(t.TempDir(), "bundles"),
 	}
 	c.bxNode = startNode(t, nodeOptions{trustDomain: td, refreshHint: peerHint,
-		extraYAML: fmt.Sprintf("workload_api:\n  socket_path: %s\nverify:\n  address: %s\n"+
-			"output:\n  directory: %s\n%s", c.workloadSocket, c.verifyAddr, c.outputDir,
-			extraYAML)})
+		extraYAML: fmt.Sprintf("workload_api:\n  socket_path: %s\n%sverify:\n  address: %s\n"+
+			"output:\n  directory: %s\n%s", c.workloadSocket, workloadYAML, c.verifyAddr,
+			c.outputDir, extraYAML)})
 	return c
 }
 
@@ -246,42 +263,204 @@ func requireRotationPushed(t *testing.T, holder, owner *bxNode, socket string) {
 			got, ok := set.Get(td)
 			return ok && got.Equal(want.JWTBundle())
 		})
-	for _, got := range []struct {
-		kind string
-		at   time.Time
-	}{{"X.509", x509At}, {"JWT", jwtAt}} {
+	requirePushDelay(t, "Workload API client", holder, owner, window,
+		bundleArrival{"X.509", x509At}, bundleArrival{"JWT", jwtAt})
+}
+
+// bundleArrival is when a client received the new bundle of one kind.
+type bundleArrival struct {
+	kind string
+	at   time.Time
+}
+
+// requirePushDelay checks that each arrival came within maxBundlePushDelay of
+// holder storing owner's bundle in window, and logs the measured delays.
+func requirePushDelay(t *testing.T, client string, holder, owner *bxNode,
+	window storeWindow, arrivals ...bundleArrival) {
+	t.Helper()
+	for _, got := range arrivals {
 		// The store happened after window.lastMiss, so this is an upper bound.
 		delay := got.at.Sub(window.lastMiss)
-		t.Logf("Workload API client received %s's rotated %s bundle at most %s after %s "+
-			"stored it; the first admin read that showed the store ended %s after the "+
-			"message", owner.trustDomain, got.kind, delay.Round(time.Millisecond),
-			holder.name, window.firstHit.Sub(got.at).Round(time.Millisecond))
+		t.Logf("%s received %s's rotated %s bundle at most %s after %s stored it; the "+
+			"first admin read that showed the store ended %s after the message", client,
+			owner.trustDomain, got.kind, delay.Round(time.Millisecond), holder.name,
+			window.firstHit.Sub(got.at).Round(time.Millisecond))
 		require.LessOrEqual(t, delay, maxBundlePushDelay, "%s bundle push delay", got.kind)
 	}
+}
+
+// newBundleSource opens an unmodified go-spiffe BundleSource on socket. Its
+// constructor returns after the first FetchX509SVID and FetchJWTBundles
+// messages, so it needs a node that issues SVIDs.
+func newBundleSource(t *testing.T, socket string) *workloadapi.BundleSource {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	source, err := workloadapi.NewBundleSource(ctx, workloadapi.WithClientOptions(
+		workloadapi.WithAddr("unix://"+socket)))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = source.Close() })
+	return source
+}
+
+// requireSourceHolds checks that source contains the X.509 and JWT
+// authorities of every bundle in want.
+func requireSourceHolds(t *testing.T, source *workloadapi.BundleSource,
+	want ...*spiffebundle.Bundle) {
+	t.Helper()
+	require.NoError(t, sourceHolds(source, want...))
+}
+
+// sourceHolds returns an error naming the first bundle of want whose X.509 or
+// JWT authorities source does not contain.
+func sourceHolds(source *workloadapi.BundleSource, want ...*spiffebundle.Bundle) error {
+	for _, b := range want {
+		got, err := source.GetBundleForTrustDomain(b.TrustDomain())
+		if err != nil {
+			return err
+		}
+		if !got.X509Bundle().Equal(b.X509Bundle()) {
+			return fmt.Errorf("X.509 bundle of %s differs", b.TrustDomain())
+		}
+		if !got.JWTBundle().Equal(b.JWTBundle()) {
+			return fmt.Errorf("JWT bundle of %s differs", b.TrustDomain())
+		}
+	}
+	return nil
+}
+
+// watchSource reports, on the returned channel, when source first holds
+// want's X.509 authorities and when it first holds its JWT authorities. It
+// reads the source after every signal on its Updated channel, which coalesces
+// signals but never drops the last one.
+func watchSource(t *testing.T, source *workloadapi.BundleSource,
+	want *spiffebundle.Bundle) <-chan []bundleArrival {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan []bundleArrival, 1)
+	go func() {
+		var x509At, jwtAt time.Time
+		for x509At.IsZero() || jwtAt.IsZero() {
+			select {
+			case <-source.Updated():
+			case <-ctx.Done():
+				return
+			}
+			now := time.Now()
+			got, err := source.GetBundleForTrustDomain(want.TrustDomain())
+			if err != nil {
+				continue
+			}
+			if x509At.IsZero() && got.X509Bundle().Equal(want.X509Bundle()) {
+				x509At = now
+			}
+			if jwtAt.IsZero() && got.JWTBundle().Equal(want.JWTBundle()) {
+				jwtAt = now
+			}
+		}
+		done <- []bundleArrival{{"X.509", x509At}, {"JWT", jwtAt}}
+	}()
+	t.Cleanup(cancel)
+	return done
+}
+
+// requireRotationReachesSource rotates owner's keys and checks that source,
+// a BundleSource served by holder, holds owner's new X.509 and JWT bundles
+// within maxBundlePushDelay of holder storing them. It measures the way
+// requireRotationPushed does, with the source's Updated channel.
+func requireRotationReachesSource(t *testing.T, holder, owner *bxNode,
+	source *workloadapi.BundleSource) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "the BundleSource to hold the current bundle of "+
+		owner.trustDomain, func() error {
+		return sourceHolds(source, heldBundle(t, holder, owner.trustDomain))
+	})
+	rotated, err := owner.client().RotateAuthority(context.Background())
+	require.NoError(t, err)
+	want := parseStored(t, rotated)
+	arrivals := watchSource(t, source, want)
+	window := watchStore(t, holder, owner.trustDomain, rotated.Sequence)
+	select {
+	case got := <-arrivals:
+		requirePushDelay(t, "go-spiffe BundleSource", holder, owner, window, got...)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the BundleSource did not receive %s's rotated bundles within 30s",
+			owner.trustDomain)
+	}
+	requireSourceHolds(t, source, want)
+}
+
+// requireCallerSVID checks the identity that socket issues to this test
+// process. The X509-SVID has the svidTemplate path in n's trust domain and
+// verifies with n's published bundle. The JWT-SVID verifies with that bundle
+// and passes the Workload API's ValidateJWTSVID.
+func requireCallerSVID(t *testing.T, n *bxNode, socket string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	want := spiffeid.RequireFromPathf(spiffeid.RequireTrustDomainFromString(n.trustDomain),
+		"/workload/uid/%d", os.Getuid())
+	source, err := workloadapi.NewX509Source(ctx, workloadapi.WithClientOptions(
+		workloadapi.WithAddr("unix://"+socket)))
+	require.NoError(t, err)
+	defer source.Close()
+	svid, err := source.GetX509SVID()
+	require.NoError(t, err)
+	require.Equal(t, want, svid.ID)
+	local := parseStored(t, localBundle(t, n))
+	id, _, err := x509svid.Verify(svid.Certificates, local)
+	require.NoError(t, err, "the X509-SVID chains to the node's published bundle")
+	require.Equal(t, want, id)
+
+	client := workloadClient(t, socket)
+	token, err := client.FetchJWTSVID(ctx, jwtsvid.Params{Audience: "db"})
+	require.NoError(t, err)
+	require.Equal(t, want, token.ID)
+	validated, err := jwtsvid.ParseAndValidate(token.Marshal(), local, []string{"db"})
+	require.NoError(t, err, "the JWT-SVID verifies with the node's published bundle")
+	require.Equal(t, want, validated.ID)
+	validated, err = client.ValidateJWTSVID(ctx, token.Marshal(), "db")
+	require.NoError(t, err)
+	require.Equal(t, want, validated.ID)
 }
 
 func TestWorkloadAPIServesFederatedBundles(t *testing.T) {
 	orgA := startNode(t, nodeOptions{trustDomain: "org-a.test", refreshHint: peerHint})
 	orgB := startConsumerNode(t, "org-b.test", "")
+	orgD := startSVIDConsumerNode(t, "org-d.test")
 	federateSPIFFE(t, orgB.bxNode, orgA)
+	federateSPIFFE(t, orgD.bxNode, orgA)
 	waitForPeerSequence(t, orgB.bxNode, orgA, localBundle(t, orgA).Sequence, time.Minute)
+	waitForPeerSequence(t, orgD.bxNode, orgA, localBundle(t, orgA).Sequence, time.Minute)
 
 	requireBundlesServed(t, orgB.workloadSocket, parseStored(t, localBundle(t, orgB.bxNode)),
 		heldBundle(t, orgB.bxNode, "org-a.test"))
 	requireRotationPushed(t, orgB.bxNode, orgA, orgB.workloadSocket)
 
-	// go-spiffe v2.9.0's BundleSource also watches FetchX509SVID, which this
-	// server rejects with InvalidArgument. The watcher gives up on that code at
-	// once, so the constructor fails instead of retrying until the context ends.
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	started := time.Now()
-	_, err := workloadapi.NewBundleSource(ctx, workloadapi.WithClientOptions(
-		workloadapi.WithAddr("unix://"+orgB.workloadSocket)))
-	require.Error(t, err)
-	require.Equal(t, codes.InvalidArgument, status.Code(err), "error: %v", err)
-	require.Contains(t, err.Error(), "bundlex distributes bundles only")
-	require.Less(t, time.Since(started), 5*time.Second, "NewBundleSource must fail fast")
+	t.Run("bundle source without SVIDs fails fast", func(t *testing.T) {
+		// go-spiffe v2.9.0's BundleSource also watches FetchX509SVID, which a node
+		// without svid_path_template rejects with InvalidArgument. The watcher gives
+		// up on that code at once, so the constructor fails instead of retrying
+		// until the context ends.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		started := time.Now()
+		_, err := workloadapi.NewBundleSource(ctx, workloadapi.WithClientOptions(
+			workloadapi.WithAddr("unix://"+orgB.workloadSocket)))
+		require.Error(t, err)
+		require.Equal(t, codes.InvalidArgument, status.Code(err), "error: %v", err)
+		require.Contains(t, err.Error(), "bundlex distributes bundles only")
+		require.Contains(t, err.Error(), "set workload_api.svid_path_template")
+		require.Less(t, time.Since(started), 5*time.Second, "NewBundleSource must fail fast")
+	})
+
+	t.Run("bundle source with SVIDs", func(t *testing.T) {
+		source := newBundleSource(t, orgD.workloadSocket)
+		requireSourceHolds(t, source, parseStored(t, localBundle(t, orgD.bxNode)),
+			heldBundle(t, orgD.bxNode, "org-a.test"))
+		requireRotationReachesSource(t, orgD.bxNode, orgA, source)
+		requireCallerSVID(t, orgD.bxNode, orgD.workloadSocket)
+	})
 }
 
 func TestWorkloadAPIOnClusterFollower(t *testing.T) {
@@ -289,14 +468,15 @@ func TestWorkloadAPIOnClusterFollower(t *testing.T) {
 	orgA := startNode(t, nodeOptions{trustDomain: "org-a.test", refreshHint: peerHint})
 
 	// startLocalCluster takes no consumer settings, so one follower gets the
-	// Workload API through its configuration file and a restart.
+	// Workload API, with SVIDs, through its configuration file and a restart.
 	follower := c.follower()
 	socketDir, err := os.MkdirTemp("", "bxw")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = os.RemoveAll(socketDir) })
 	socket := filepath.Join(socketDir, "workload.sock")
 	follower.stop()
-	appendToFile(t, follower.configPath, "workload_api:\n  socket_path: "+socket+"\n")
+	appendToFile(t, follower.configPath, "workload_api:\n  socket_path: "+socket+"\n"+
+		"  svid_path_template: "+svidTemplate+"\n")
 	follower.start()
 	waitFor(t, time.Minute, follower.name+" to follow", func() error {
 		st, err := follower.client().ClusterRaft(context.Background())
@@ -317,6 +497,14 @@ func TestWorkloadAPIOnClusterFollower(t *testing.T) {
 	requireBundlesServed(t, socket, parseStored(t, local),
 		heldBundle(t, follower, "org-a.test"))
 	requireRotationPushed(t, follower, orgA, socket)
+
+	// The follower signs the caller's SVID with its own CA, which the cluster's
+	// local bundle contains.
+	source := newBundleSource(t, socket)
+	requireSourceHolds(t, source, parseStored(t, localBundle(t, follower)),
+		heldBundle(t, follower, "org-a.test"))
+	requireRotationReachesSource(t, follower, orgA, source)
+	requireCallerSVID(t, follower, socket)
 }
 
 func appendToFile(t *testing.T, path, text string) {
