@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -84,7 +86,10 @@ func (h *handler) post(verify func(r *http.Request) (kind string, result *Result
 			writeFailure(w, status, err)
 			return
 		}
-		h.log.Debug("credential verified", "kind", kind, "spiffe_id", result.SPIFFEID)
+		// Enabled first, so that the arguments are not boxed on every request.
+		if h.log.Enabled(r.Context(), slog.LevelDebug) {
+			h.log.Debug("credential verified", "kind", kind, "spiffe_id", result.SPIFFEID)
+		}
 		writeResult(w, result)
 	}
 }
@@ -98,8 +103,8 @@ func (h *handler) verifyJWTSVID(r *http.Request) (string, *Result, int, error) {
 	if err != nil {
 		return kind, nil, status, err
 	}
-	var req JWTSVIDRequest
-	if err := decodeStrict(body, &req); err != nil {
+	req, err := decodeJWTSVIDRequest(body)
+	if err != nil {
 		return kind, nil, http.StatusBadRequest, err
 	}
 	if req.Token == "" {
@@ -147,9 +152,18 @@ func (h *handler) readBody(r *http.Request) ([]byte, int, error) {
 		return nil, http.StatusRequestEntityTooLarge, invalidRequest("request body of %d "+
 			"bytes exceeds the limit of %d bytes", r.ContentLength, h.maxBody)
 	}
-	buffer := bytes.NewBuffer(make([]byte, 0, max(r.ContentLength, 0)+1))
-	_, err := buffer.ReadFrom(io.LimitReader(r.Body, h.maxBody+1))
-	body := buffer.Bytes()
+	var body []byte
+	var err error
+	if r.ContentLength >= 0 {
+		// net/http ends the body after Content-Length bytes, so the body fits
+		// exactly.
+		body = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(r.Body, body)
+	} else {
+		buffer := &bytes.Buffer{}
+		_, err = buffer.ReadFrom(io.LimitReader(r.Body, h.maxBody+1))
+		body = buffer.Bytes()
+	}
 	if err != nil {
 		return nil, http.StatusBadRequest, invalidRequest("reading the request body "+
 			"failed (%v)", err)
@@ -162,7 +176,11 @@ func (h *handler) readBody(r *http.Request) ([]byte, int, error) {
 }
 
 func mediaType(r *http.Request) string {
-	parsed, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	contentType := r.Header.Get("Content-Type")
+	if contentType == "application/json" {
+		return contentType // the common case, without parsing
+	}
+	parsed, _, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		return ""
 	}
@@ -192,6 +210,52 @@ func decodeStrict(body []byte, dest any) error {
 		return invalidRequest("request body has data after the JSON object")
 	}
 	return nil
+}
+
+// decodeJWTSVIDRequest decodes a JWTSVIDRequest as decodeStrict does, without
+// reflection. Member names match exactly and appear at most once, and null
+// counts as absent.
+func decodeJWTSVIDRequest(body []byte) (JWTSVIDRequest, error) {
+	var req JWTSVIDRequest
+	fail := func(err error) (JWTSVIDRequest, error) {
+		return JWTSVIDRequest{}, invalidRequest("request body is not the expected JSON "+
+			`object {"token": "...", "audience": [...]} (%v)`, err)
+	}
+	reader := newJSONReader(body)
+	if err := reader.beginObject(); err != nil {
+		return fail(err)
+	}
+	var seenToken, seenAudience bool
+	for {
+		name, ok, err := reader.nextMember()
+		if err != nil {
+			return fail(err)
+		}
+		if !ok {
+			return req, nil
+		}
+		switch {
+		case name == "token" && !seenToken:
+			seenToken = true
+			if !reader.readNull() {
+				if req.Token, err = reader.readString(); err != nil {
+					return fail(fmt.Errorf(`"token" must be a string: %w`, err))
+				}
+			}
+		case name == "audience" && !seenAudience:
+			seenAudience = true
+			if !reader.readNull() {
+				if req.Audience, err = reader.readStrings(); err != nil {
+					return fail(fmt.Errorf("audience must be a string or an array of "+
+						"strings: %w", err))
+				}
+			}
+		case name == "token" || name == "audience":
+			return fail(fmt.Errorf("member %q appears twice", name))
+		default:
+			return fail(fmt.Errorf("unknown member %q", name))
+		}
+	}
 }
 
 // statusFor maps a verification error to its HTTP status: 400 when the request
@@ -233,7 +297,7 @@ func writeResult(w http.ResponseWriter, result *Result) {
 	if !result.IssuedAt.IsZero() {
 		response.IssuedAt = result.IssuedAt.UTC().Format(time.RFC3339)
 	}
-	writeJSON(w, http.StatusOK, response)
+	writeJSON(w, http.StatusOK, &response, result.rawClaims)
 }
 
 func writeFailure(w http.ResponseWriter, status int, err error) {
@@ -241,8 +305,8 @@ func writeFailure(w http.ResponseWriter, status int, err error) {
 	if !errors.As(err, &verifyErr) {
 		verifyErr = &Error{Code: CodeInvalidRequest, Message: err.Error()}
 	}
-	writeJSON(w, status, Response{Error: &ErrorBody{Code: verifyErr.Code,
-		Message: verifyErr.Message}})
+	writeJSON(w, status, &Response{Error: &ErrorBody{Code: verifyErr.Code,
+		Message: verifyErr.Message}}, nil)
 }
 
 // Header values shared by every response. net/http only reads them, and setting
@@ -253,10 +317,20 @@ var (
 	noStore = []string{"no-store"}
 )
 
-func writeJSON(w http.ResponseWriter, status int, response Response) {
+// responseBufferSize is the initial size of a response body buffer, enough for
+// a verified JWT-SVID with a few claims.
+const responseBufferSize = 512
+
+// writeJSON writes response and a newline, as json.Encoder does, with its
+// Content-Length so that a large response is not sent in chunks.
+func writeJSON(w http.ResponseWriter, status int, response *Response, rawClaims []byte) {
+	body := make([]byte, 0, responseBufferSize+len(rawClaims))
+	body = appendResponse(body, response, rawClaims)
+	body = append(body, '\n')
 	header := w.Header()
 	header["Content-Type"] = jsonContentType
 	header["Cache-Control"] = noStore
+	header["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(response)
+	_, _ = w.Write(body)
 }

@@ -4,10 +4,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -154,6 +156,15 @@ func TestHandlerRejectsJWTSVID(t *testing.T) {
 		{"body over limit", "application/json", `{"token": "` +
 			strings.Repeat("a", DefaultMaxRequestBody) + `"}`,
 			http.StatusRequestEntityTooLarge, CodeInvalidRequest},
+		{"token repeated", "application/json",
+			`{"token": "abc", "token": "def", "audience": "billing"}`,
+			http.StatusBadRequest, CodeInvalidRequest},
+		{"member name in other case", "application/json",
+			`{"Token": "abc", "audience": "billing"}`, http.StatusBadRequest,
+			CodeInvalidRequest},
+		{"token over size limit", "application/json", jsonBody(t, map[string]any{
+			"token": strings.Repeat("a", MaxTokenSize+1), "audience": "billing"}),
+			http.StatusUnauthorized, CodeMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,6 +175,53 @@ func TestHandlerRejectsJWTSVID(t *testing.T) {
 			require.Equal(t, tt.code, resp.body.Error.Code)
 			require.NotEmpty(t, resp.body.Error.Message)
 			require.Empty(t, resp.body.SPIFFEID)
+		})
+	}
+}
+
+// TestHandlerWritesTokenClaims checks that the claims of a verified token reach
+// the response as the token carries them: integers beyond float64 precision
+// keep their digits, and invalid UTF-8 is replaced so that the body stays valid
+// JSON.
+func TestHandlerWritesTokenClaims(t *testing.T) {
+	f := newFixture(t)
+	api := startAPI(t, f)
+	sub := f.orgB.id("/svc")
+	times := fmt.Sprintf(`"aud":["billing"],"exp":%d,"iat":%d`,
+		f.now.Add(5*time.Minute).Unix(), f.now.Add(-time.Minute).Unix())
+	header := `{"alg":"ES256","kid":"` + f.orgB.kid + `","typ":"JWT"}`
+	tests := []struct {
+		name    string
+		payload string
+		member  string
+		claim   string
+		value   any
+	}{
+		{"large integer", `{"sub":"` + sub + `",` + times + `,"serial":12345678901234567890}`,
+			`"serial":12345678901234567890`, "serial", 12345678901234567890.0},
+		{"invalid UTF-8", `{"sub":"` + sub + `",` + times + ",\"tenant\":\"a\xffb\"}",
+			"\"tenant\":\"a\ufffdb\"", "tenant", "a\ufffdb"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			token := signCompact(t, "ES256", f.orgB.jwtKey, header, tt.payload)
+			body := jsonBody(t, JWTSVIDRequest{Token: token, Audience: Audience{"billing"}})
+			resp, err := api.client.Post(api.base+JWTSVIDPath, "application/json",
+				strings.NewReader(body))
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			raw, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			require.Equal(t, http.StatusOK, resp.StatusCode, "body: %s", raw)
+			require.Equal(t, strconv.Itoa(len(raw)), resp.Header.Get("Content-Length"))
+			require.True(t, json.Valid(raw), "body: %s", raw)
+			require.Contains(t, string(raw), tt.member)
+
+			var decoded Response
+			require.NoError(t, json.Unmarshal(raw, &decoded))
+			require.True(t, decoded.Valid)
+			require.Equal(t, sub, decoded.Claims["sub"])
+			require.Equal(t, tt.value, decoded.Claims[tt.claim])
 		})
 	}
 }

@@ -1,35 +1,20 @@
 package verify
 
 import (
-	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"time"
 
-	"github.com/bundlex/bundlex/bundle"
-	"github.com/go-jose/go-jose/v4"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/bundlex/bundlex/bundle"
 )
-
-// allowedAlgorithms are the alg values of JWT-SVID 2.1. Validators must reject any
-// other value, which includes "none" and the HMAC algorithms.
-var allowedAlgorithms = []jose.SignatureAlgorithm{
-	jose.ES256, jose.ES384, jose.ES512,
-	jose.RS256, jose.RS384, jose.RS512,
-	jose.PS256, jose.PS384, jose.PS512,
-}
-
-// emptyVerifyOptions trust no CA, so that checking for an x5c header never loads
-// the system roots.
-var emptyVerifyOptions = x509.VerifyOptions{Roots: x509.NewCertPool()}
 
 // parsedToken is a JWT-SVID whose structure has been checked but whose signature
 // has not.
 type parsedToken struct {
-	jws      *jose.JSONWebSignature
-	keyID    string
+	jws      *compactJWS
 	id       spiffeid.ID
 	subject  string
 	audience []string
@@ -43,61 +28,27 @@ type parsedToken struct {
 // parseToken checks everything that does not depend on a key: the compact JWS
 // form, the header of JWT-SVID 2 and the claims that JWT-SVID 3 requires.
 func parseToken(token string) (*parsedToken, *Error) {
-	jws, err := jose.ParseSignedCompact(token, allowedAlgorithms)
+	jws, err := parseCompactJWS(token)
 	if err != nil {
-		var algErr *jose.ErrUnexpectedSignatureAlgorithm
-		if errors.As(err, &algErr) {
-			return nil, malformed("", "token alg %q is not allowed; a JWT-SVID is signed "+
-				"with ES256, ES384, ES512, RS256, RS384, RS512, PS256, PS384 or PS512",
-				string(algErr.Got))
-		}
-		return nil, malformed("", "token is not a JWS in compact serialization (%v)", err)
-	}
-	header := jws.Signatures[0].Header
-	if err := checkHeader(header); err != nil {
 		return nil, err
 	}
-	tok := &parsedToken{jws: jws, keyID: header.KeyID}
-	if err := tok.decodeClaims(jws.UnsafePayloadWithoutVerification()); err != nil {
+	tok := &parsedToken{jws: jws}
+	if err := tok.decodeClaims(jws.payload); err != nil {
 		return nil, err
 	}
 	return tok, nil
-}
-
-// checkHeader applies JWT-SVID 2: only alg, kid and typ may appear, and typ is
-// JWT or JOSE when present. Rejecting jwk, x5c and the like also keeps the token
-// from naming its own verification key.
-func checkHeader(header jose.Header) *Error {
-	switch {
-	case header.JSONWebKey != nil:
-		return malformed("", `token header "jwk" is not allowed; a JWT-SVID header `+
-			"holds only alg, kid and typ")
-	case header.Nonce != "":
-		return malformed("", `token header "nonce" is not allowed; a JWT-SVID header `+
-			"holds only alg, kid and typ")
-	}
-	if _, err := header.Certificates(emptyVerifyOptions); !errors.Is(err,
-		jose.ErrMissingX5cHeader) {
-		return malformed("", `token header "x5c" is not allowed; a JWT-SVID header `+
-			"holds only alg, kid and typ")
-	}
-	for name, value := range header.ExtraHeaders {
-		if name != jose.HeaderType {
-			return malformed("", "token header %q is not allowed; a JWT-SVID header "+
-				"holds only alg, kid and typ", string(name))
-		}
-		if value != "JWT" && value != "JOSE" {
-			return malformed("", `token header "typ" is %v; a JWT-SVID has typ JWT, `+
-				"JOSE or none", value)
-		}
-	}
-	return nil
 }
 
 // decodeClaims reads sub, aud, exp, nbf and iat from the unverified payload.
 func (t *parsedToken) decodeClaims(payload []byte) *Error {
 	if err := json.Unmarshal(payload, &t.claims); err != nil || t.claims == nil {
 		return malformed("", "token claims are not a JSON object")
+	}
+	// encoding/json keeps the last of repeated names. RFC 7519 4 allows that or
+	// a rejection, and go-jose, which go-spiffe uses, rejects: a claim that
+	// appears twice could mean different things to different validators.
+	if countMembers(payload) != len(t.claims) {
+		return malformed("", "token claims repeat a claim name")
 	}
 	sub, _ := t.claims["sub"].(string)
 	if sub == "" {
@@ -181,4 +132,44 @@ func (t *parsedToken) decodeAudience() *Error {
 func malformed(claimedID, format string, args ...any) *Error {
 	return &Error{Code: CodeMalformed, ClaimedID: claimedID,
 		Message: fmt.Sprintf(format, args...)}
+}
+
+// countMembers returns the number of members of the JSON object in data, which
+// must be valid JSON, as a successful json.Unmarshal has shown. A non-empty
+// object has a string at depth one, and one member more than it has commas at
+// that depth.
+func countMembers(data []byte) int {
+	depth, commas := 0, 0
+	empty, inString := true, false
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++ // an escaped quote does not end the string
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+			if depth == 1 {
+				empty = false
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case ',':
+			if depth == 1 {
+				commas++
+			}
+		}
+	}
+	if empty {
+		return 0
+	}
+	return commas + 1
 }

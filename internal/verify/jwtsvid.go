@@ -4,13 +4,11 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/go-jose/go-jose/v4"
+	"unicode/utf8"
 )
 
 // VerifyJWTSVID verifies a JWT-SVID for a validator that identifies with any of
@@ -62,6 +60,11 @@ func (v *Verifier) VerifyJWTSVID(token string, audience []string) (*Result, erro
 		Claims:      tok.claims,
 		KeyID:       keyID,
 	}
+	// encoding/json turned invalid UTF-8 into U+FFFD in Claims, so such a
+	// payload is encoded again from Claims instead of copied.
+	if utf8.Valid(tok.jws.payload) {
+		result.rawClaims = tok.jws.payload
+	}
 	v.results.put(key, trust, result, latest(tok.notBefore, tok.issuedAt))
 	return result, nil
 }
@@ -103,9 +106,9 @@ func verifySignature(tok *parsedToken, domain *domainTrust) (string, *Error) {
 			Message: fmt.Sprintf("the bundle of trust domain %q has no jwt-svid keys, so "+
 				"every JWT-SVID of it is rejected", domain.td.Name())}
 	}
-	if tok.keyID == "" {
+	if tok.jws.keyID == "" {
 		for _, keyID := range keys.jwtKeyIDs {
-			if _, err := tok.jws.Verify(keys.jwtKeys[keyID]); err == nil {
+			if err := tok.jws.verify(keys.jwtKeys[keyID]); err == nil {
 				return keyID, nil
 			}
 		}
@@ -114,26 +117,27 @@ func verifySignature(tok *parsedToken, domain *domainTrust) (string, *Error) {
 				"of trust domain %q verifies its signature", tok.subject,
 				len(keys.jwtKeyIDs), domain.td.Name())}
 	}
-	key, ok := keys.jwtKeys[tok.keyID]
+	key, ok := keys.jwtKeys[tok.jws.keyID]
 	if !ok {
 		return "", &Error{Code: CodeUnknownKeyID, ClaimedID: tok.subject,
 			Message: fmt.Sprintf("token for %s has kid %q, which is not a jwt-svid key of "+
-				"trust domain %q (its kids are %s)", tok.subject, tok.keyID,
+				"trust domain %q (its kids are %s)", tok.subject, tok.jws.keyID,
 				domain.td.Name(), strings.Join(keys.jwtKeyIDs, ", "))}
 	}
-	if _, err := tok.jws.Verify(key); err != nil {
+	if err := tok.jws.verify(key); err != nil {
 		return "", signatureError(tok, domain, key, err)
 	}
-	return tok.keyID, nil
+	return tok.jws.keyID, nil
 }
 
 func signatureError(tok *parsedToken, domain *domainTrust, key crypto.PublicKey,
 	err error) *Error {
-	alg := tok.jws.Signatures[0].Header.Algorithm
 	message := fmt.Sprintf("signature of the token for %s (alg %s) does not verify with "+
-		"jwt-svid key %q (%s) of trust domain %q", tok.subject, alg, tok.keyID,
-		describeKey(key), domain.td.Name())
-	if !errors.Is(err, jose.ErrCryptoFailure) {
+		"jwt-svid key %q (%s) of trust domain %q", tok.subject, tok.jws.alg.name,
+		tok.jws.keyID, describeKey(key), domain.td.Name())
+	// A plain mismatch needs no detail; a wrong signature length or a key
+	// that cannot fit alg does.
+	if err != errSignatureMismatch {
 		message += fmt.Sprintf(" (%v)", err)
 	}
 	return &Error{Code: CodeBadSignature, ClaimedID: tok.subject, Message: message}
@@ -144,12 +148,15 @@ func signatureError(tok *parsedToken, domain *domainTrust, key crypto.PublicKey,
 func describeKey(key crypto.PublicKey) string {
 	switch k := key.(type) {
 	case *ecdsa.PublicKey:
-		return "EC " + k.Curve.Params().Name
+		if k != nil && k.Curve != nil {
+			return "EC " + k.Curve.Params().Name
+		}
 	case *rsa.PublicKey:
-		return fmt.Sprintf("RSA %d", k.N.BitLen())
-	default:
-		return fmt.Sprintf("%T", key)
+		if k != nil && k.N != nil {
+			return fmt.Sprintf("RSA %d", k.N.BitLen())
+		}
 	}
+	return fmt.Sprintf("%T", key)
 }
 
 // checkTokenTimes applies exp, nbf and iat with the clock skew (RFC 7519 4.1.4 to

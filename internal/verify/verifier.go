@@ -37,6 +37,9 @@ type Result struct {
 	Claims map[string]any
 	// KeyID is the kid of the bundle key that verified a JWT-SVID.
 	KeyID string
+	// rawClaims is the JWT-SVID's payload, the JSON object that Claims was
+	// decoded from, when it is valid UTF-8; the HTTP API writes it as it is.
+	rawClaims []byte
 }
 
 // Verifier verifies JWT-SVIDs and X509-SVIDs against a TrustSource. It is safe

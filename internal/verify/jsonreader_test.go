@@ -1,0 +1,158 @@
+package verify
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestDecodeJWTSVIDRequestAccepts(t *testing.T) {
+	tests := []struct {
+		name     string
+		body     string
+		token    string
+		audience Audience
+	}{
+		{"audience array", `{"token":"t","audience":["a","b"]}`, "t", Audience{"a", "b"}},
+		{"audience string", `{"audience":"a","token":"t"}`, "t", Audience{"a"}},
+		{"empty audience array", `{"token":"t","audience":[]}`, "t", Audience{}},
+		{"white space everywhere", " {\n\t\"token\" : \"t\" ,\r\n \"audience\" : [ \"a\" , " +
+			"\"b\" ] } \n", "t", Audience{"a", "b"}},
+		{"escapes", `{"token":"a\u002eb\\c","audience":["\u00e9\n"]}`, `a.b\c`,
+			Audience{"\u00e9\n"}},
+		{"null members", `{"token":null,"audience":null}`, "", nil},
+		{"no members", `{}`, "", nil},
+		{"invalid UTF-8 replaced", "{\"token\":\"a\xffb\"}", "a\ufffdb", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := decodeJWTSVIDRequest([]byte(tt.body))
+			require.NoError(t, err)
+			require.Equal(t, tt.token, req.Token)
+			require.Equal(t, tt.audience, req.Audience)
+
+			var reference JWTSVIDRequest
+			require.NoError(t, decodeStrict([]byte(tt.body), &reference))
+			require.Equal(t, reference, req, "same result as encoding/json")
+		})
+	}
+}
+
+func TestDecodeJWTSVIDRequestRejects(t *testing.T) {
+	tests := []struct {
+		name     string
+		body     string
+		fragment string
+	}{
+		{"empty body", ``, "expected a JSON object"},
+		{"array", `["t"]`, "expected a JSON object"},
+		{"unknown member", `{"token":"t","audiences":["a"]}`, `unknown member "audiences"`},
+		{"member name in other case", `{"Token":"t"}`, `unknown member "Token"`},
+		{"token repeated", `{"token":"t","token":"u"}`, `"token" appears twice`},
+		{"audience repeated", `{"audience":"a","audience":"b"}`, `"audience" appears twice`},
+		{"token a number", `{"token":7}`, `"token" must be a string`},
+		{"audience a number", `{"audience":7}`, "audience must be a string or an array"},
+		{"audience with a number", `{"audience":["a",7]}`, "expected a string"},
+		{"audience array unterminated", `{"audience":["a"`, "expected , or ]"},
+		{"missing colon", `{"token" "t"}`, "expected :"},
+		{"missing comma", `{"token":"t" "audience":"a"}`, "expected , or }"},
+		{"trailing comma", `{"token":"t",}`, "expected a string"},
+		{"unterminated string", `{"token":"t`, "unterminated string"},
+		{"raw control character", "{\"token\":\"a\tb\"}", "invalid character"},
+		{"invalid escape", `{"token":"a\qb"}`, "invalid character"},
+		{"second object", `{"token":"t"} {}`, "data after the JSON object"},
+		{"unclosed object", `{"token":"t"`, "expected , or }"},
+		{"null name", `{null:"t"}`, "expected a string"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := decodeJWTSVIDRequest([]byte(tt.body))
+			requireRequestError(t, err, tt.fragment)
+		})
+	}
+}
+
+func requireRequestError(t *testing.T, err error, fragment string) {
+	t.Helper()
+	var verifyErr *Error
+	require.ErrorAs(t, err, &verifyErr)
+	require.Equal(t, CodeInvalidRequest, verifyErr.Code)
+	require.Contains(t, verifyErr.Message, fragment)
+}
+
+// FuzzDecodeJWTSVIDRequest checks that every body the reflection-free decoder
+// accepts decodes to the same request with encoding/json. The decoder is
+// stricter (exact member names, no repeats), so the converse does not hold.
+func FuzzDecodeJWTSVIDRequest(f *testing.F) {
+	for _, seed := range []string{`{"token":"t","audience":["a","b"]}`,
+		`{"audience":"a","token":"t"}`, `{"token":null}`, `{"token":"\u00e9\"\\"}`,
+		"{\"token\":\"\xff\"}", `{"Token":"t"}`, `{"token":"t","token":"u"}`, `{}`,
+		`{"audience":[]}`, ` { "token" : "t" } `} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := decodeJWTSVIDRequest(body)
+		if err != nil {
+			require.Equal(t, CodeInvalidRequest, ErrorCode(err))
+			return
+		}
+		var reference JWTSVIDRequest
+		require.NoError(t, decodeStrict(body, &reference),
+			"encoding/json rejects a body the decoder accepts")
+		require.Equal(t, reference, req)
+	})
+}
+
+func TestCountMembers(t *testing.T) {
+	for _, tt := range []struct {
+		object string
+		count  int
+	}{
+		{`{}`, 0},
+		{` { } `, 0},
+		{`{"a":1}`, 1},
+		{`{"a":[1,2,{"b":3,"c":4}],"d":"x,y","e":{"f":[]}}`, 3},
+		{`{"a":"quote \" and comma , inside","b":"back\\slash"}`, 2},
+		{`{"a":"\\","b":"}"}`, 2},
+		{`{"a":1,"a":2}`, 2},
+	} {
+		t.Run(tt.object, func(t *testing.T) {
+			require.Equal(t, tt.count, countMembers([]byte(tt.object)))
+		})
+	}
+}
+
+// FuzzCountMembers compares countMembers with a count by encoding/json's
+// tokenizer on every input that json.Unmarshal accepts as an object.
+func FuzzCountMembers(f *testing.F) {
+	for _, seed := range []string{`{}`, `{"a":1,"b":[1,{"c":","}]}`, `{"a":"\"}"}`,
+		`{"sub":"x","sub":"y"}`, ` {"a" : null , "b":true} `} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var object map[string]any
+		if json.Unmarshal(data, &object) != nil || object == nil {
+			return
+		}
+		require.Equal(t, membersByTokens(t, data), countMembers(data))
+	})
+}
+
+// membersByTokens counts the top-level members of a valid JSON object with
+// json.Decoder, which reads each name as a token and then its whole value.
+func membersByTokens(t *testing.T, data []byte) int {
+	decoder := json.NewDecoder(bytes.NewReader(data))
+	_, err := decoder.Token()
+	require.NoError(t, err)
+	count := 0
+	for decoder.More() {
+		_, err := decoder.Token()
+		require.NoError(t, err)
+		var value json.RawMessage
+		require.NoError(t, decoder.Decode(&value))
+		count++
+	}
+	return count
+}
