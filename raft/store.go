@@ -60,17 +60,21 @@ func Open(cfg Config) (*Store, error) {
 		leaders:    newBroadcaster[struct{}](),
 		stop:       make(chan struct{}),
 	}
-	if err := s.start(dir); err != nil {
+	if err := s.guardedStart(dir); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// start opens the stores and the transport and starts Raft. On error it releases
-// what it opened, so that the next Open on the same directory finds it unlocked.
+// start checks raft.db, opens the stores and the transport and starts Raft. On an
+// error or a panic it releases what it opened, so that the next Open on the same
+// directory finds it unlocked.
 func (s *Store) start(dir string) (err error) {
 	cfg := s.cfg
 	dbPath := filepath.Join(dir, "raft.db")
+	if err := s.verifyDatabase(dbPath); err != nil {
+		return err
+	}
 	s.bolt, err = raftboltdb.New(raftboltdb.Options{
 		Path:        dbPath,
 		BoltOptions: &bbolt.Options{Timeout: cfg.BoltOpenTimeout},
@@ -80,8 +84,9 @@ func (s *Store) start(dir string) (err error) {
 			"process is using the data directory, so stop it", dbPath, err)
 	}
 	transport := cfg.Transport
+	started := false
 	defer func() {
-		if err == nil {
+		if started {
 			return
 		}
 		if closer, ok := transport.(hraft.WithClose); ok && cfg.Transport == nil {
@@ -125,6 +130,7 @@ func (s *Store) start(dir string) (err error) {
 		return fmt.Errorf("raft: start Raft on node %s: %w", cfg.NodeID, err)
 	}
 	s.startWatchers(notify)
+	started = true
 	s.logger.Info("raft store opened", "node", cfg.NodeID, "dir", dir,
 		"address", transport.LocalAddr())
 	return nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -88,12 +89,14 @@ func checkNodeStopped(dataDir string) error {
 	if _, err := os.Stat(dbPath); err != nil {
 		return fmt.Errorf("no Raft data at %s: %w; pass the data_dir of the stopped node", dbPath, err)
 	}
-	db, err := bolt.Open(dbPath, 0o600, &bolt.Options{Timeout: recoverLockWait, ReadOnly: true})
-	if err != nil {
+	// A damaged file would fail the next start anyway, so report it before writing
+	// a recovery file for it.
+	err := raft.CheckDatabase(dataDir, recoverLockWait)
+	if errors.Is(err, bolt.ErrTimeout) {
 		return fmt.Errorf("the Raft database %s is in use (%v): stop the node first, then run "+
 			"cluster recover", dbPath, err)
 	}
-	return db.Close()
+	return err
 }
 
 func newClusterTLSCommand() *cobra.Command {
