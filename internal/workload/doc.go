@@ -35,7 +35,9 @@
 // a new SVID when the current one reaches half of its lifetime. A node of a
 // cluster signs with its own CA, which joins the local bundle only after the
 // leader publishes it, so the stream holds an SVID back until the bundle it
-// sends with it verifies it. FetchJWTSVID signs one JWT-SVID per request.
+// sends with it verifies it. FetchJWTSVID signs one JWT-SVID per request and,
+// for the same reason, returns Unavailable while the local bundle does not
+// verify it.
 //
 // # Without SVIDs
 //

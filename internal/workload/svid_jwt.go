@@ -39,6 +39,10 @@ func (s *Server) FetchJWTSVID(ctx context.Context, req *workload.JWTSVIDRequest)
 		return nil, status.Errorf(codes.PermissionDenied, "Unix user %d receives %s and "+
 			"may not request a JWT-SVID for %s", caller.UID, id, requested)
 	}
+	snapshot := s.source.Snapshot()
+	if snapshot == nil || snapshot.Local == nil {
+		return nil, errNoLocalBundle
+	}
 	token, err := s.svids.Issuer.MintJWTSVID(id, audience, s.svids.TTL)
 	if err != nil {
 		s.log.Error("issue JWT-SVID failed", "uid", caller.UID, "spiffe_id", id.String(),
@@ -46,13 +50,18 @@ func (s *Server) FetchJWTSVID(ctx context.Context, req *workload.JWTSVIDRequest)
 		return nil, status.Errorf(codes.Unavailable, "issue JWT-SVID for %s: %v; retry "+
 			"with a backoff", id, err)
 	}
-	// The issuer's own token, parsed for its expiry, which the issuer may have
-	// capped below TTL. The token is never logged.
-	parsed, err := jwtsvid.ParseInsecure(token, audience)
+	// In a cluster every node signs with its own key, which joins the local
+	// bundle once the leader publishes the node's keys. Until then no verifier
+	// accepts the token, so the client gets Unavailable and retries. The check
+	// also reads the expiry, which the issuer may have capped below TTL.
+	parsed, err := jwtsvid.ParseAndValidate(token, snapshot.Local.JWTBundle(), audience)
 	if err != nil {
-		s.log.Error("the issuer returned a JWT-SVID that does not parse", "spiffe_id",
-			id.String(), "error", err)
-		return nil, status.Errorf(codes.Internal, "parse the issued JWT-SVID: %v", err)
+		// The token is a credential: log the outcome, never the token.
+		s.log.Warn("JWT-SVID held back: the local bundle does not verify it yet",
+			"uid", caller.UID, "spiffe_id", id.String(), "error", err)
+		return nil, status.Errorf(codes.Unavailable, "the JWT-SVID for %s does not verify "+
+			"with the local bundle: %v; the node's signing key may not be published yet, "+
+			"so retry with a backoff", id, err)
 	}
 	s.countIssued(SVIDTypeJWT)
 	s.log.Debug("issued JWT-SVID", "uid", caller.UID, "gid", caller.GID, "pid", caller.PID,

@@ -430,6 +430,29 @@ func TestX509SVIDWaitsForCAInBundle(t *testing.T) {
 	require.NoError(t, err, "the first SVID sent chains to the bundle sent with it")
 }
 
+func TestJWTSVIDWaitsForKeyInBundle(t *testing.T) {
+	f := newSVIDFixture(t)
+	withoutKey := f.snapshot(1, f.caB)
+	withoutKey.Local.JWTAuthorities = []bundle.JWTAuthority{newJWTKey(t, "other").authority}
+	f.source.Set(withoutKey)
+	ts := f.start(t, time.Hour, nil)
+	client := rawClient(t, ts)
+	req := &workload.JWTSVIDRequest{Audience: []string{"db"}}
+
+	_, err := client.FetchJWTSVID(withHeader(testContext(t)), req)
+	requireStatus(t, err, codes.Unavailable, "does not verify with the local bundle")
+	require.Zero(t, f.issuedCount(SVIDTypeJWT), "a token held back is not issued")
+
+	f.source.Set(f.snapshot(2, f.caB))
+	resp, err := client.FetchJWTSVID(withHeader(testContext(t)), req)
+	require.NoError(t, err)
+	require.Len(t, resp.GetSvids(), 1)
+	_, err = jwtsvid.ParseAndValidate(resp.GetSvids()[0].GetSvid(),
+		f.localBundle().JWTBundle(), []string{"db"})
+	require.NoError(t, err)
+	require.Equal(t, 1, f.issuedCount(SVIDTypeJWT))
+}
+
 func TestStopEndsSVIDStream(t *testing.T) {
 	f := newSVIDFixture(t)
 	ts := f.start(t, time.Hour, nil)

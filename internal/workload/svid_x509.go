@@ -76,7 +76,7 @@ type x509SVIDStream struct {
 	chain   []byte // DER certificates of svid, leaf first
 	key     []byte // PKCS#8 DER private key of svid
 	renewAt time.Time
-	// sent is false until the current SVID and bundles went out.
+	// sent is false until the current SVID went out.
 	sent        bool
 	sentBundles map[string][]byte
 	// unchained is true while the current SVID does not chain to the local
@@ -86,8 +86,8 @@ type x509SVIDStream struct {
 
 // next returns the message to send for snapshot, or nil when the client
 // already has its content. It mints a new SVID when there is none, when the
-// current one reached its renewal time, or when it no longer chains to the
-// local bundle.
+// current one reached its renewal time, or when one already sent no longer
+// chains to the local bundle.
 func (st *x509SVIDStream) next(snapshot *Snapshot, now time.Time) (
 	*workload.X509SVIDResponse, error) {
 	bundles, err := x509BundleMap(snapshot)
@@ -95,16 +95,17 @@ func (st *x509SVIDStream) next(snapshot *Snapshot, now time.Time) (
 		return nil, err
 	}
 	local := snapshot.Local
-	if st.svid == nil || !now.Before(st.renewAt) || !st.chainsTo(local.TrustDomain,
-		local.X509Authorities, now) {
+	chains := st.chainsTo(local.TrustDomain, local.X509Authorities, now)
+	if st.svid == nil || !now.Before(st.renewAt) || (st.sent && !chains) {
 		if err := st.mint(now); err != nil {
 			return nil, err
 		}
+		chains = st.chainsTo(local.TrustDomain, local.X509Authorities, now)
 	}
 	// In a cluster every node signs with its own CA, which joins the local
 	// bundle once the leader publishes the node's keys. An SVID sent earlier
 	// would fail verification everywhere, so the stream waits for the bundle.
-	if !st.chainsTo(local.TrustDomain, local.X509Authorities, now) {
+	if !chains {
 		if !st.unchained {
 			st.s.log.Warn("X509-SVID held back: the CA that signed it is not in the local "+
 				"bundle yet; waiting for the bundle to change", "uid", st.caller.UID,
