@@ -119,6 +119,9 @@ type composeProject struct {
 	healthPorts   map[string]int
 	// containers maps a node service to its container ID.
 	containers map[string]string
+	// mounted contains the names of the volumes that the project's containers
+	// mounted at any time, so that cleanup finds anonymous volumes too.
+	mounted map[string]bool
 }
 
 // newComposeProject prepares a project that runs image and removes everything
@@ -138,6 +141,7 @@ func newComposeProject(t *testing.T, command []string, image string) *composePro
 		endpointPorts: map[string]int{},
 		healthPorts:   map[string]int{},
 		containers:    map[string]string{},
+		mounted:       map[string]bool{},
 	}
 	t.Cleanup(p.cleanup)
 	return p
@@ -229,6 +233,7 @@ func (p *composeProject) findContainers() {
 		require.NotEmpty(p.t, id, "compose ps found no container for %s", service)
 		p.containers[service] = id
 	}
+	require.NoError(p.t, p.recordMounts())
 }
 
 // addressTaken reports whether `up` failed because the subnet or a host port
@@ -269,9 +274,11 @@ func (p *composeProject) chooseAddresses() {
 	}
 }
 
-// resources lists the IDs of the project's containers, networks and volumes,
-// found by Compose's project label and by the project name that Compose puts
-// at the start of every name.
+// resources lists the IDs of the project's containers and networks and the
+// names of its volumes: those that carry Compose's project label or contain
+// the project name, which Compose puts at the start of every name, and the
+// volumes the project's containers were seen to mount. The last catch
+// anonymous volumes, which have neither label nor name.
 func (p *composeProject) resources() (map[string][]string, error) {
 	listings := map[string][]string{
 		"container": {"ps", "--all", "--quiet"},
@@ -280,6 +287,11 @@ func (p *composeProject) resources() (map[string][]string, error) {
 	}
 	found := map[string][]string{}
 	var errs []error
+	add := func(kind, id string) {
+		if !slices.Contains(found[kind], id) {
+			found[kind] = append(found[kind], id)
+		}
+	}
 	for kind, args := range listings {
 		for _, filter := range []string{"label=" + composeProjectLabel + "=" + p.name,
 			"name=" + p.name} {
@@ -287,22 +299,48 @@ func (p *composeProject) resources() (map[string][]string, error) {
 				append(slices.Clone(args), "--filter", filter)...)
 			errs = append(errs, err)
 			for _, id := range strings.Fields(out) {
-				if !slices.Contains(found[kind], id) {
-					found[kind] = append(found[kind], id)
-				}
+				add(kind, id)
 			}
+		}
+	}
+	out, _, err := runDocker(dockerCommandTimeout, nil, "volume", "ls", "--quiet")
+	errs = append(errs, err)
+	for _, name := range strings.Fields(out) {
+		if p.mounted[name] {
+			add("volume", name)
 		}
 	}
 	return found, errors.Join(errs...)
 }
 
+// recordMounts adds the volumes that the project's containers mount to
+// p.mounted.
+func (p *composeProject) recordMounts() error {
+	out, _, err := runDocker(dockerCommandTimeout, nil, "ps", "--all", "--quiet",
+		"--filter", "label="+composeProjectLabel+"="+p.name)
+	if err != nil || strings.TrimSpace(out) == "" {
+		return err
+	}
+	args := append([]string{"inspect", "--format",
+		`{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}} {{end}}{{end}}`},
+		strings.Fields(out)...)
+	out, _, err = runDocker(dockerCommandTimeout, nil, args...)
+	for _, name := range strings.Fields(out) {
+		p.mounted[name] = true
+	}
+	return err
+}
+
 // cleanup prints the project's logs when the test failed, runs `down
 // --volumes` and checks that no container, network or volume of the project
-// is left. It removes any leftover by ID, so that a failed run leaves nothing.
+// is left. It removes any leftover, so that a failed run leaves nothing.
 func (p *composeProject) cleanup() {
 	if p.t.Failed() {
 		logs, err := p.run(nil, "logs", "--no-color", "--timestamps")
 		p.t.Logf("logs of compose project %s (error %v):\n%s", p.name, err, logs)
+	}
+	if err := p.recordMounts(); err != nil {
+		p.t.Errorf("list the volumes of compose project %s: %v", p.name, err)
 	}
 	if _, err := p.run(nil, "down", "--volumes", "--remove-orphans"); err != nil {
 		p.t.Errorf("compose down of project %s: %v", p.name, err)
@@ -680,7 +718,8 @@ func TestDockerCompose(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, created["container"], 7, "four certificate services and three nodes")
 	require.Len(t, created["network"], 1)
-	require.Len(t, created["volume"], 4, "three data volumes and cluster-tls")
+	require.Len(t, created["volume"], 4, "three data volumes and cluster-tls; an "+
+		"anonymous volume means that a node keeps state outside its named volume")
 
 	// The commands of docs/docker.md, with -T because the test has no terminal.
 	require.Contains(t, p.mustRun("exec", "-T", "node-1", "/bundlex", "healthcheck"),
@@ -768,18 +807,22 @@ func TestDockerCompose(t *testing.T) {
 
 	// New containers, as an image upgrade makes them, find the Raft state and
 	// the authority keys in the named volumes: the same trust domain keys and
-	// every stored bundle are back.
+	// every stored bundle are back. --renew-anon-volumes gives the new
+	// containers new anonymous volumes, as `down` and `up` would, so state
+	// kept anywhere but in the named volumes is lost.
 	before, err := p.localBundle(leader)
 	require.NoError(t, err)
 	oldContainers = maps.Clone(p.containers)
 	start = time.Now()
-	p.upAgain("--force-recreate")
+	p.upAgain("--force-recreate", "--renew-anon-volumes")
+	t.Logf("up --force-recreate took %s", time.Since(start).Round(time.Millisecond))
 	for _, service := range composeNodes {
 		require.NotEqual(t, oldContainers[service], p.containers[service],
 			"up --force-recreate kept the container of %s", service)
 	}
+	start = time.Now()
 	leader = p.waitForLeader(composeNodes)
-	t.Logf("recreated nodes elected %s %s after up --force-recreate started", leader,
+	t.Logf("recreated nodes elected %s %s after up --force-recreate returned", leader,
 		time.Since(start).Round(time.Millisecond))
 	after, err := p.localBundle(leader)
 	require.NoError(t, err)
