@@ -94,15 +94,19 @@ func (r *report) writeRounds(out io.Writer) {
 		base := round[variantInProcess]
 		for _, name := range variantNames {
 			m := round[name]
-			fmt.Fprintf(out, "| %d | %s | %.0f | %.2f | %.1f | %.1f | %.2f |\n", i+1, name,
+			serverRatio := "–"
+			if name != variantInProcess {
+				serverRatio = fmt.Sprintf("%.2f",
+					base.perVerification(base.selfCPU)/m.perVerification(m.serverCPU))
+			}
+			fmt.Fprintf(out, "| %d | %s | %.0f | %.2f | %.1f | %.1f | %s |\n", i+1, name,
 				m.rate(), m.rate()/base.rate(), m.perVerification(m.serverCPU),
-				m.perVerification(m.selfCPU),
-				base.perVerification(base.selfCPU)/m.perVerification(m.serverCPU))
+				m.perVerification(m.selfCPU), serverRatio)
 		}
 	}
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "Node CPU is the node process's utime+stime from /proc (10 ms "+
-		"resolution); for go-spiffe in process it is the idle node. Bench CPU is this "+
+		"resolution); for go-spiffe in process it is the idle node's. Bench CPU is this "+
 		"process's: the verifications in process, the HTTPS clients for the API.")
 	fmt.Fprintln(out)
 }
