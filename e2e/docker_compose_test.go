@@ -34,7 +34,7 @@ import (
 )
 
 // Settings of the Docker Compose test, which runs the repository's
-// docker-compose.yml as docs/docker.md tells a user to.
+// docker-compose.yml with the commands that docs/docker.md gives.
 const (
 	// composeFile is the compose file under test, at the repository root.
 	composeFile = "docker-compose.yml"
@@ -275,10 +275,9 @@ func (p *composeProject) chooseAddresses() {
 }
 
 // resources lists the IDs of the project's containers and networks and the
-// names of its volumes: those that carry Compose's project label or contain
-// the project name, which Compose puts at the start of every name, and the
-// volumes the project's containers were seen to mount. The last catch
-// anonymous volumes, which have neither label nor name.
+// names of its volumes. It finds them by Compose's project label, by the
+// project name at the start of every name Compose gives, and, for volumes, in
+// p.mounted. Only p.mounted finds anonymous volumes, which have neither.
 func (p *composeProject) resources() (map[string][]string, error) {
 	listings := map[string][]string{
 		"container": {"ps", "--all", "--quiet"},
@@ -697,11 +696,11 @@ func sameAuthorities(a, b *spiffebundle.Bundle) bool {
 }
 
 // TestDockerCompose runs docker-compose.yml as docs/docker.md describes and
-// checks what that page promises: three nodes form one cluster that serves the
-// same bundle on every published port and replicates writes; a second `up`
-// replaces the cluster TLS files and the running nodes load them; the cluster
-// keeps a leader while one node is stopped, and the node rejoins when started;
-// recreated containers keep their state in the volumes.
+// checks what that page promises. Three nodes form one cluster that serves the
+// same bundle on every published port and replicates writes. A second `up`
+// replaces the cluster TLS files, and the running nodes load them. The cluster
+// keeps a leader while one node is stopped, and the node rejoins when started.
+// Recreated containers find their state in the named volumes.
 func TestDockerCompose(t *testing.T) {
 	command := requireCompose(t)
 	p := newComposeProject(t, command, buildImage(t))
@@ -767,9 +766,9 @@ func TestDockerCompose(t *testing.T) {
 	t.Logf("every node loaded its new cluster certificate %s after the second up",
 		time.Since(start).Round(time.Millisecond))
 
-	// Stopping the leader leaves two of three voters, a majority. Their
-	// election needs new Raft connections, which only the new certificates
-	// can open.
+	// Stopping the leader leaves two of three voters, a majority. The node
+	// starts again below with its new certificate, so its rejoin shows that
+	// the running nodes accept certificates of the new CA.
 	leader = p.waitForLeader(composeNodes)
 	stopped := leader
 	p.mustRun("stop", stopped)

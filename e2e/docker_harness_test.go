@@ -215,10 +215,10 @@ func (n *dockerNetwork) create() error {
 	return err
 }
 
-// freeDockerSubnet returns an IPv4 subnet that Docker considers free, that is
-// used by no other Docker network and no host route. It creates a network
-// called name without a subnet, reads the subnet that Docker chose and removes
-// the network. The subnet stays free only until another process takes it.
+// freeDockerSubnet returns an IPv4 subnet that no Docker network and no host
+// route uses. It creates a network called name without a subnet, reads the
+// subnet that Docker chose and removes the network. The subnet stays free only
+// until another process takes it.
 func freeDockerSubnet(name string) (netip.Prefix, error) {
 	_, _, err := runDocker(dockerCommandTimeout, nil, "network", "create", "--driver",
 		"bridge", "--internal", "--label", dockerLabel, name)
