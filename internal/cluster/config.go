@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -35,6 +36,9 @@ const (
 	// DefaultDeadMemberRetention is how long Members keeps listing a dead or left
 	// member that is no longer in the Raft configuration.
 	DefaultDeadMemberRetention = 24 * time.Hour
+	// DefaultRaftProbeTimeout bounds one RaftProbe call: the dial, the TLS
+	// handshake and the wait for the member to reject this node's certificate.
+	DefaultRaftProbeTimeout = 5 * time.Second
 )
 
 // Config configures a Manager. Zero durations and counts take the defaults named
@@ -104,6 +108,14 @@ type Config struct {
 	// AddressBook, when set, receives the Raft address of every server. Give the
 	// same book to raft.Config.ServerAddressProvider; see [AddressBook].
 	AddressBook *AddressBook
+	// RaftProbe, when set, checks that a member's Raft address accepts this node
+	// over the cluster transport, for example with a mutual TLS handshake. The
+	// leader adds a member to the Raft configuration only after it passes, so that
+	// a node with the gossip key but no valid node certificate stays out. Members
+	// already in the configuration are never probed. Nil adds members unchecked.
+	RaftProbe func(ctx context.Context, raftAddr string) error
+	// RaftProbeTimeout bounds one RaftProbe call. Default: DefaultRaftProbeTimeout.
+	RaftProbeTimeout time.Duration
 	// Logger receives the manager's and memberlist's logs. Nil discards them.
 	Logger *slog.Logger
 
@@ -125,6 +137,7 @@ func (cfg Config) withDefaults() Config {
 	setDefault(&cfg.BroadcastTimeout, DefaultBroadcastTimeout)
 	setDefault(&cfg.GossipDeadNodeReclaimTime, DefaultGossipDeadNodeReclaimTime)
 	setDefault(&cfg.DeadMemberRetention, DefaultDeadMemberRetention)
+	setDefault(&cfg.RaftProbeTimeout, DefaultRaftProbeTimeout)
 	if cfg.MinQuorum == 0 {
 		cfg.MinQuorum = DefaultMinQuorum
 		if cfg.BootstrapExpect > 0 {
@@ -192,6 +205,7 @@ func validateDurations(cfg Config) error {
 		{"broadcast timeout", cfg.BroadcastTimeout},
 		{"gossip dead node reclaim time", cfg.GossipDeadNodeReclaimTime},
 		{"dead member retention", cfg.DeadMemberRetention},
+		{"Raft probe timeout", cfg.RaftProbeTimeout},
 	} {
 		if check.value < 0 {
 			return fmt.Errorf("cluster: the %s is %s; set a positive duration or 0 for "+

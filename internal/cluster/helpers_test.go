@@ -15,6 +15,7 @@ import (
 	hraft "github.com/hashicorp/raft"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bundlex/bundlex/internal/clustertls"
 	"github.com/bundlex/bundlex/internal/telemetry"
 	"github.com/bundlex/bundlex/internal/testutil"
 	"github.com/bundlex/bundlex/raft"
@@ -59,6 +60,15 @@ type testNode struct {
 	logs        *syncBuffer
 	store       *raft.Store
 	manager     *Manager
+	// tls, when set, carries Raft over a cluster TLS stream layer with these
+	// files, and the manager probes members with it before adding them.
+	tls   *tlsFiles
+	layer *clustertls.StreamLayer
+}
+
+// tlsFiles are the CA, certificate and key files of a node's cluster TLS.
+type tlsFiles struct {
+	caFile, certFile, keyFile string
 }
 
 func newTestNode(t *testing.T, name string, expect int, join ...string) *testNode {
@@ -115,6 +125,9 @@ func (n *testNode) start() {
 		cfg.AddressBook = NewAddressBook()
 		raftCfg.ServerAddressProvider = cfg.AddressBook
 	}
+	if n.tls != nil {
+		n.startTLS(&raftCfg, &cfg)
+	}
 	store, err := raft.Open(raftCfg)
 	require.NoError(t, err)
 	manager, err := New(cfg, store)
@@ -122,6 +135,33 @@ func (n *testNode) start() {
 	require.NoError(t, manager.Start(context.Background()))
 	n.store, n.manager = store, manager
 	t.Cleanup(func() { n.stop() })
+}
+
+// startTLS sets up Raft over a cluster TLS stream layer and the probe with it.
+func (n *testNode) startTLS(raftCfg *raft.Config, cfg *Config) {
+	t := n.t
+	layer, err := clustertls.NewStreamLayer(clustertls.StreamLayerConfig{
+		BindAddr: n.raftBind,
+		CAFile:   n.tls.caFile,
+		CertFile: n.tls.certFile,
+		KeyFile:  n.tls.keyFile,
+		Logger:   cfg.Logger.With("component", "cluster-tls"),
+	})
+	require.NoError(t, err)
+	var book hraft.ServerAddressProvider
+	if cfg.AddressBook != nil {
+		book = cfg.AddressBook
+	}
+	raftCfg.Transport = hraft.NewNetworkTransportWithConfig(&hraft.NetworkTransportConfig{
+		ServerAddressProvider: book,
+		Stream:                layer,
+		MaxPool:               3,
+		Timeout:               2 * time.Second,
+		Logger:                telemetry.HCLogger(cfg.Logger, "raft-net"),
+	})
+	raftCfg.ServerAddressProvider = nil
+	cfg.RaftProbe = layer.Probe
+	n.layer = layer
 }
 
 // stop shuts the manager down without leaving and closes the store, as SIGTERM

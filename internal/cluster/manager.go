@@ -28,13 +28,16 @@ type Manager struct {
 
 	// mu guards the fields below it. It is never held while calling memberlist,
 	// because memberlist calls the event delegate with its own lock held.
-	mu          sync.Mutex
-	members     map[string]*memberEntry
-	meta        nodeMeta
-	encodedMeta []byte
-	list        *memberlist.Memberlist
-	gossipAddr  string
-	started     bool
+	mu      sync.Mutex
+	members map[string]*memberEntry
+	// probeFailures holds, on the leader, the members that failed RaftProbe and
+	// are not in the Raft configuration yet.
+	probeFailures map[string]probeFailure
+	meta          nodeMeta
+	encodedMeta   []byte
+	list          *memberlist.Memberlist
+	gossipAddr    string
+	started       bool
 
 	// leaving is set when Leave starts and is published in the metadata.
 	leaving atomic.Bool
@@ -49,6 +52,10 @@ type Manager struct {
 	lifecycleMu sync.Mutex
 	// leaveMu lets one Leave run at a time.
 	leaveMu sync.Mutex
+
+	// reconcilePasses counts the leader's reconcile passes, so that tests can
+	// wait for several passes instead of a fixed time.
+	reconcilePasses atomic.Uint64
 
 	reconcileKick chan struct{}
 	bootstrapKick chan struct{}
@@ -86,6 +93,7 @@ func New(cfg Config, store *raft.Store) (*Manager, error) {
 		store:         store,
 		log:           cfg.Logger.With("node", cfg.NodeName),
 		members:       map[string]*memberEntry{},
+		probeFailures: map[string]probeFailure{},
 		reconcileKick: make(chan struct{}, 1),
 		bootstrapKick: make(chan struct{}, 1),
 		stop:          make(chan struct{}),

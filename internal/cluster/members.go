@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"cmp"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -60,6 +61,14 @@ type Member struct {
 	HasRaftState bool
 	// LastIndex is the last Raft log index the member advertised.
 	LastIndex uint64
+	// RaftProbeError is the error of the last failed Config.RaftProbe of the
+	// member's Raft address, the reason the leader does not add it to the Raft
+	// configuration. Only the leader probes, so it is empty on other nodes. It is
+	// also empty for members that passed or are in the configuration.
+	RaftProbeError string
+	// RaftProbeFailingSince is when the member's current run of probe failures
+	// began, zero when RaftProbeError is empty.
+	RaftProbeFailingSince time.Time
 }
 
 // memberEntry is the manager's record of one gossip member.
@@ -194,6 +203,9 @@ func (m *Manager) pruneMembers() {
 // StatusUnknown.
 func (m *Manager) Members() []Member {
 	configured := m.configuredServers()
+	m.mu.Lock()
+	failures := maps.Clone(m.probeFailures)
+	m.mu.Unlock()
 	var members []Member
 	for _, entry := range m.memberSnapshot() {
 		member := Member{
@@ -209,6 +221,9 @@ func (m *Manager) Members() []Member {
 			member.Suffrage = suffrageName(server.Suffrage)
 			member.ConfigRaftAddr = string(server.Address)
 			delete(configured, entry.name)
+		} else if failure, ok := failures[entry.name]; ok {
+			member.RaftProbeError = failure.err.Error()
+			member.RaftProbeFailingSince = failure.since
 		}
 		members = append(members, member)
 	}

@@ -55,6 +55,7 @@ func (m *Manager) startReconcile() func() {
 	return func() {
 		cancel()
 		<-done
+		m.clearProbeFailures()
 	}
 }
 
@@ -122,6 +123,7 @@ func (r *reconciler) sleep(ctx context.Context) bool {
 // change is decided on the configuration that the previous one produced.
 func (r *reconciler) reconcile(ctx context.Context) {
 	m := r.m
+	defer m.reconcilePasses.Add(1)
 	if m.leaving.Load() {
 		m.stepDownForLeave(ctx)
 		return
@@ -132,6 +134,7 @@ func (r *reconciler) reconcile(ctx context.Context) {
 		return
 	}
 	members := m.memberSnapshot()
+	m.forgetProbes(members, servers)
 	r.failedVoters = countFailedVoters(servers, members, m.cfg.NodeName)
 	now := time.Now()
 	known := map[string]bool{}
@@ -199,6 +202,11 @@ func (r *reconciler) reconcileMember(ctx context.Context, member memberEntry,
 			// stepping down.
 			return false
 		case !inConfig:
+			// Only the add is gated: a member in the configuration that fails a
+			// check stays, so that a network fault cannot remove voters.
+			if !r.passesProbe(ctx, member, now) {
+				return false
+			}
 			return r.addNonvoter(ctx, member)
 		case string(server.Address) != member.meta.RaftAddr:
 			delete(r.healthy, member.name)

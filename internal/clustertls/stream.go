@@ -209,6 +209,18 @@ func (l *StreamLayer) Dial(address hraft.ServerAddress, timeout time.Duration) (
 	}
 	ctx, cancel := context.WithTimeout(l.ctx, timeout)
 	defer cancel()
+	conn, err := l.dial(ctx, address)
+	if err != nil {
+		// A nil *tls.Conn in the interface would not compare equal to nil.
+		return nil, err
+	}
+	return conn, nil
+}
+
+// dial connects to address and completes the client side of the handshake
+// before ctx ends.
+func (l *StreamLayer) dial(ctx context.Context, address hraft.ServerAddress) (*tls.Conn,
+	error) {
 	var dialer net.Dialer
 	raw, err := dialer.DialContext(ctx, "tcp", string(address))
 	if err != nil {

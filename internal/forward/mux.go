@@ -2,7 +2,9 @@ package forward
 
 import (
 	"bufio"
+	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -168,3 +170,32 @@ func (l *forwardListener) Close() error {
 	return nil
 }
 func (l *forwardListener) Addr() net.Addr { return l.m.inner.Addr() }
+
+// prober is a stream layer that can check a peer without a Raft connection, as
+// the cluster TLS layer does.
+type prober interface {
+	Probe(ctx context.Context, address string) error
+}
+
+// Probe checks that the node at address accepts a connection on its Raft port.
+// Over the cluster TLS layer that includes mutual certificate checks. Over plain
+// TCP it only opens and closes a connection. ctx bounds the probe; without a
+// deadline, MaxRaftDial bounds a TCP dial.
+func (m *Mux) Probe(ctx context.Context, address string) error {
+	if p, ok := m.inner.(prober); ok {
+		return p.Probe(ctx, address)
+	}
+	timeout := MaxRaftDial
+	if deadline, ok := ctx.Deadline(); ok {
+		timeout = time.Until(deadline)
+	}
+	if timeout <= 0 {
+		return fmt.Errorf("forward: probe Raft peer %s: %w", address,
+			context.DeadlineExceeded)
+	}
+	conn, err := m.inner.Dial(hraft.ServerAddress(address), timeout)
+	if err != nil {
+		return fmt.Errorf("forward: dial Raft peer %s: %w", address, err)
+	}
+	return conn.Close()
+}
