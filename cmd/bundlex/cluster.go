@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -26,7 +27,12 @@ func newClusterMembersCommand(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "members",
 		Short: "List the servers that gossip knows, with their Raft suffrage",
-		Args:  noArgs,
+		Long: "List the servers that gossip knows, with their Raft suffrage. On the leader, " +
+			"RAFT CHECK is failed for a member that the leader does not add to the Raft " +
+			"configuration because its Raft address failed the connection check (mutual " +
+			"TLS with the cluster certificates), and the errors follow the table. Other " +
+			"nodes do not run the check and show -.",
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			members, err := g.client().ClusterMembers(cmd.Context())
 			if err != nil {
@@ -40,14 +46,39 @@ func newClusterMembersCommand(g *globalOptions) *cobra.Command {
 	}
 }
 
+// writeMembers prints the members as a table. The RAFT CHECK column shows
+// "failed" for a member that the leader does not add to the Raft configuration,
+// and the failures follow the table.
 func writeMembers(w io.Writer, members []admin.ClusterMember) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tGOSSIP ADDRESS\tSTATUS\tRAFT ADDRESS\tSUFFRAGE\tLAST INDEX")
+	fmt.Fprintln(tw, "NODE\tGOSSIP ADDRESS\tSTATUS\tRAFT ADDRESS\tSUFFRAGE\tLAST INDEX\tRAFT CHECK")
+	var failed []admin.ClusterMember
 	for _, m := range members {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", m.Name, orText(m.GossipAddr, "-"),
-			m.Status, orText(m.RaftAddr, "-"), orText(m.Suffrage, "none"), m.LastIndex)
+		check := "-"
+		if m.RaftProbeError != "" {
+			check = "failed"
+			failed = append(failed, m)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", m.Name, orText(m.GossipAddr, "-"),
+			m.Status, orText(m.RaftAddr, "-"), orText(m.Suffrage, "none"), m.LastIndex, check)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "\nThe leader does not add these members to the Raft configuration, "+
+		"because their Raft address failed its connection check:")
+	for _, m := range failed {
+		since := ""
+		if m.RaftProbeFailingSince != nil {
+			since = " since " + m.RaftProbeFailingSince.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "  %s (%s), failing%s: %s\n", m.Name, m.RaftAddr, since,
+			m.RaftProbeError)
+	}
+	return nil
 }
 
 func newClusterRaftCommand(g *globalOptions) *cobra.Command {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	bolt "go.etcd.io/bbolt"
@@ -16,7 +17,20 @@ func TestClusterMembersAndRaftTables(t *testing.T) {
 	stdout, stderr, code := runCLI(t, socket, "", "cluster", "members")
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, stdout, "NODE    GOSSIP ADDRESS  STATUS")
-	require.Contains(t, stdout, "node-1  10.0.0.1:8301   alive   10.0.0.1:8300  voter     42")
+	require.Contains(t, stdout, "node-1  10.0.0.1:8301   alive   10.0.0.1:8300  voter     42 "+
+		"         -\n")
+	require.Contains(t, stdout, "node-4  10.0.0.4:8301   alive   10.0.0.4:8300  none      0  "+
+		"         failed\n")
+	require.Contains(t, stdout, "The leader does not add these members to the Raft "+
+		"configuration, because their Raft address failed its connection check:\n")
+	require.Contains(t, stdout, "  node-4 (10.0.0.4:8300), failing since "+
+		fakeNow.Add(-time.Minute).UTC().Format(time.RFC3339)+": clustertls: TLS handshake "+
+		"with Raft peer 10.0.0.4:8300 failed: x509: certificate signed by unknown authority\n")
+
+	stdout, stderr, code = runCLI(t, socket, "", "--output", "json", "cluster", "members")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, `"raft_probe_error": "clustertls: TLS handshake with Raft peer`)
+	require.Contains(t, stdout, `"raft_probe_failing_since": "`)
 
 	stdout, stderr, code = runCLI(t, socket, "", "cluster", "raft")
 	require.Equal(t, 0, code, stderr)

@@ -4,13 +4,19 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/bundlex/bundlex/internal/admin"
 )
 
 func (n *fakeNode) ClusterMembers(context.Context) ([]admin.ClusterMember, error) {
+	failingSince := fakeNow.Add(-time.Minute)
 	return []admin.ClusterMember{{Name: "node-1", GossipAddr: "10.0.0.1:8301", Status: "alive",
-		RaftAddr: "10.0.0.1:8300", Suffrage: "voter", LastIndex: 42}}, nil
+		RaftAddr: "10.0.0.1:8300", Suffrage: "voter", LastIndex: 42},
+		{Name: "node-4", GossipAddr: "10.0.0.4:8301", Status: "alive",
+			RaftAddr: "10.0.0.4:8300", RaftProbeError: "clustertls: TLS handshake with " +
+				"Raft peer 10.0.0.4:8300 failed: x509: certificate signed by unknown authority",
+			RaftProbeFailingSince: &failingSince}}, nil
 }
 
 func (n *fakeNode) ClusterRaft(context.Context) (admin.RaftStatus, error) {

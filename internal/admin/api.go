@@ -207,6 +207,12 @@ type ClusterMember struct {
 	// when the member is not in it.
 	Suffrage  string `json:"suffrage"`
 	LastIndex uint64 `json:"last_index"`
+	// RaftProbeError is set on the leader for a member that it does not add to
+	// the Raft configuration, because its Raft address failed the connection
+	// check (mutual TLS with the cluster TLS files). Other nodes leave it empty.
+	RaftProbeError string `json:"raft_probe_error,omitempty"`
+	// RaftProbeFailingSince is when the member began to fail the check.
+	RaftProbeFailingSince *time.Time `json:"raft_probe_failing_since,omitempty"`
 }
 
 // RaftServer is one server of the Raft configuration.

@@ -26,14 +26,20 @@ func (b *backend) ClusterMembers(context.Context) ([]admin.ClusterMember, error)
 		return out, nil
 	}
 	for _, m := range b.n.cluster.Members() {
-		out = append(out, admin.ClusterMember{
-			Name:       m.Name,
-			GossipAddr: m.GossipAddr,
-			Status:     string(m.Status),
-			RaftAddr:   m.RaftAddr,
-			Suffrage:   m.Suffrage,
-			LastIndex:  m.LastIndex,
-		})
+		member := admin.ClusterMember{
+			Name:           m.Name,
+			GossipAddr:     m.GossipAddr,
+			Status:         string(m.Status),
+			RaftAddr:       m.RaftAddr,
+			Suffrage:       m.Suffrage,
+			LastIndex:      m.LastIndex,
+			RaftProbeError: m.RaftProbeError,
+		}
+		if !m.RaftProbeFailingSince.IsZero() {
+			since := m.RaftProbeFailingSince.UTC()
+			member.RaftProbeFailingSince = &since
+		}
+		out = append(out, member)
 	}
 	return out, nil
 }

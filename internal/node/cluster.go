@@ -111,7 +111,10 @@ func (n *Node) startCluster() error {
 		MinQuorum:               c.EffectiveMinQuorum(),
 		ReconcileInterval:       c.ReconcileInterval,
 		AddressBook:             n.addressBook,
-		Logger:                  n.log.With("component", "cluster"),
+		// The leader adds a member only once it accepts this node over the Raft
+		// port's stream layer, mutual TLS when the cluster TLS files are set.
+		RaftProbe: n.mux.Probe,
+		Logger:    n.log.With("component", "cluster"),
 	}, n.store)
 	if err != nil {
 		return fmt.Errorf("node: cluster: %w", err)
