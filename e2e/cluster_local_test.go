@@ -225,30 +225,48 @@ func TestLocalClusterRejectsForeignCertificate(t *testing.T) {
 			filepath.Join(otherCA, "intruder.pem"), filepath.Join(otherCA, "intruder-key.pem"))})
 	intruder.launch()
 
-	// The cluster keeps accepting writes, and none of them reaches the intruder.
-	waitFor(t, time.Minute, "the intruder to be seen by gossip", func() error {
+	// Gossip admits the intruder, but the leader's TLS check of its Raft address
+	// fails, so the leader never adds it to the Raft configuration.
+	var reported admin.ClusterMember
+	waitFor(t, time.Minute, "the leader to report the intruder's failed check", func() error {
 		members, err := leader.client().ClusterMembers(ctx)
 		if err != nil {
 			return err
 		}
 		for _, m := range members {
-			if m.Name == "intruder" {
+			if m.Name == "intruder" && m.RaftProbeError != "" {
+				reported = m
 				return nil
 			}
 		}
-		return fmt.Errorf("intruder not in gossip yet")
+		return fmt.Errorf("intruder not in gossip or not checked yet: %+v", members)
 	})
+	require.Equal(t, "alive", reported.Status)
+	require.Empty(t, reported.Suffrage)
+	require.Contains(t, reported.RaftProbeError, "certificate signed by unknown authority")
+	require.NotNil(t, reported.RaftProbeFailingSince)
+	membersTable := leader.cli("cluster", "members")
+	require.Regexp(t, `intruder .* alive .* none .* failed\n`, membersTable)
+	require.Contains(t, membersTable, "certificate signed by unknown authority")
+	leaderLogs := leader.logs()
+	require.Contains(t, leaderLogs, "member failed the Raft connection check")
+	require.Regexp(t, `member failed the Raft connection check.*member=intruder`+
+		`.*raft_address=\S+.*certificate signed by unknown authority`, leaderLogs)
+
+	// The cluster keeps accepting writes, and none of them reaches the intruder.
 	for i := 0; i < 5; i++ {
 		leader.cli("bundle", "set", "--id", fmt.Sprintf("org-w%d.test", i), "--path", bundlePath)
 	}
-	st, err := leader.client().ClusterRaft(ctx)
-	require.NoError(t, err)
-	for _, s := range st.Servers {
-		if s.ID == "intruder" {
-			require.NotEqual(t, "voter", s.Suffrage, "the intruder must never vote")
+	for _, n := range c.nodes {
+		st, err := n.client().ClusterRaft(ctx)
+		require.NoError(t, err)
+		require.Len(t, st.Servers, 3, "node %s: %+v", n.name, st.Servers)
+		for _, s := range st.Servers {
+			require.NotEqual(t, "intruder", s.ID, "node %s", n.name)
 		}
+		require.NotContains(t, n.cli("cluster", "raft"), "intruder", "node %s", n.name)
 	}
-	_, err = intruder.client().Bundle(ctx, "org-secret.test")
+	_, err := intruder.client().Bundle(ctx, "org-secret.test")
 	require.Error(t, err, "the intruder must not read replicated state")
 	intruderRaft, err := intruder.client().ClusterRaft(ctx)
 	require.NoError(t, err)
