@@ -73,6 +73,9 @@ func (m *Manager) tryBootstrap() (done bool, waiting string) {
 	return m.bootstrap(servers)
 }
 
+// NOTE: unlike the leader's adds, bootstrap does not run Config.RaftProbe, so a
+// node with the gossip key but a foreign node certificate that is alive during
+// the first formation counts toward bootstrap_expect and becomes a voter.
 func (m *Manager) bootstrap(members []memberEntry) (done bool, waiting string) {
 	if len(members) > m.cfg.BootstrapExpect {
 		m.log.Warn("more servers than bootstrap_expect are alive; bootstrapping with all "+
