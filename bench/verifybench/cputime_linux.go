@@ -52,3 +52,34 @@ func selfCPUTime() (time.Duration, error) {
 	}
 	return time.Duration(usage.Utime.Nano() + usage.Stime.Nano()), nil
 }
+
+// machineCPUTime returns the CPU time that all processes of the machine used
+// so far: every column of the first line of /proc/stat except idle and iowait.
+func machineCPUTime() (time.Duration, error) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, fmt.Errorf("verifybench: read the machine's CPU time: %w", err)
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	fields := strings.Fields(line)
+	// cpu user nice system idle iowait irq softirq steal guest guest_nice; guest
+	// time is counted in user time already.
+	const idleIndex, iowaitIndex, stealIndex = 4, 5, 8
+	if len(fields) <= stealIndex || fields[0] != "cpu" {
+		return 0, fmt.Errorf("verifybench: /proc/stat starts with %q; expected the "+
+			"cpu line with at least %d fields", line, stealIndex+1)
+	}
+	var ticks int64
+	for i := 1; i <= stealIndex; i++ {
+		if i == idleIndex || i == iowaitIndex {
+			continue
+		}
+		value, err := strconv.ParseInt(fields[i], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("verifybench: /proc/stat has CPU time %q: %w", fields[i],
+				err)
+		}
+		ticks += value
+	}
+	return time.Duration(ticks) * time.Second / clockTicksPerSecond, nil
+}

@@ -13,3 +13,5 @@ var errNotLinux = errors.New("verifybench: CPU times come from /proc, so the " +
 func processCPUTime(int) (time.Duration, error) { return 0, errNotLinux }
 
 func selfCPUTime() (time.Duration, error) { return 0, errNotLinux }
+
+func machineCPUTime() (time.Duration, error) { return 0, errNotLinux }

@@ -39,10 +39,18 @@ type measurement struct {
 	selfCPU time.Duration
 	// serverCPU is the CPU time of the node's process.
 	serverCPU time.Duration
+	// machineCPU is the CPU time of the whole machine, all processes together.
+	machineCPU time.Duration
 }
 
 func (m measurement) rate() float64 {
 	return float64(m.verifications) / m.elapsed.Seconds()
+}
+
+// otherCores returns how many cores other processes kept busy on average:
+// the machine's CPU time less this process's and the node's, per second.
+func (m measurement) otherCores() float64 {
+	return (m.machineCPU - m.selfCPU - m.serverCPU).Seconds() / m.elapsed.Seconds()
 }
 
 // perVerification returns d per verification in microseconds.
@@ -50,11 +58,12 @@ func (m measurement) perVerification(d time.Duration) float64 {
 	return float64(d.Microseconds()) / float64(m.verifications)
 }
 
-// cpuSnapshot is the time and both processes' CPU times at one moment.
+// cpuSnapshot is the time and the CPU times of both processes and of the
+// machine at one moment.
 type cpuSnapshot struct {
-	at               time.Time
-	verifications    int64
-	selfCPU, nodeCPU time.Duration
+	at                           time.Time
+	verifications                int64
+	selfCPU, nodeCPU, machineCPU time.Duration
 }
 
 func takeSnapshot(n *node, verifications int64) (cpuSnapshot, error) {
@@ -66,8 +75,12 @@ func takeSnapshot(n *node, verifications int64) (cpuSnapshot, error) {
 	if err != nil {
 		return cpuSnapshot{}, err
 	}
+	machine, err := machineCPUTime()
+	if err != nil {
+		return cpuSnapshot{}, err
+	}
 	return cpuSnapshot{at: time.Now(), verifications: verifications, selfCPU: self,
-		nodeCPU: server}, nil
+		nodeCPU: server, machineCPU: machine}, nil
 }
 
 // runClosedLoop runs one goroutine per op, each calling its op again as soon as
@@ -130,6 +143,7 @@ func runClosedLoop(ctx context.Context, s settings, n *node, ops []func() error)
 		elapsed:       end.at.Sub(start.at),
 		selfCPU:       end.selfCPU - start.selfCPU,
 		serverCPU:     end.nodeCPU - start.nodeCPU,
+		machineCPU:    end.machineCPU - start.machineCPU,
 	}
 	if m.verifications == 0 {
 		return m, fmt.Errorf("verifybench: no verification completed in %s; raise "+

@@ -90,4 +90,8 @@ func TestProcessCPUTimeMatchesRusage(t *testing.T) {
 	require.Positive(t, fromProc)
 	// /proc counts in ticks of 10 ms and was read first.
 	require.LessOrEqual(t, fromProc, fromRusage+10*time.Millisecond)
+	machine, err := machineCPUTime()
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, machine, fromRusage-10*time.Millisecond,
+		"the machine's CPU time includes this process's")
 }

@@ -88,8 +88,8 @@ func (r *report) writeSummary(out io.Writer) {
 // writeRounds writes every measurement.
 func (r *report) writeRounds(out io.Writer) {
 	fmt.Fprintln(out, "| round | variant | verifications/s | ratio | node CPU µs/verification "+
-		"| bench CPU µs/verification | server-CPU ratio |")
-	fmt.Fprintln(out, "| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+		"| bench CPU µs/verification | server-CPU ratio | cores used by others |")
+	fmt.Fprintln(out, "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for i, round := range r.rounds {
 		base := round[variantInProcess]
 		for _, name := range variantNames {
@@ -99,15 +99,17 @@ func (r *report) writeRounds(out io.Writer) {
 				serverRatio = fmt.Sprintf("%.2f",
 					base.perVerification(base.selfCPU)/m.perVerification(m.serverCPU))
 			}
-			fmt.Fprintf(out, "| %d | %s | %.0f | %.2f | %.1f | %.1f | %s |\n", i+1, name,
-				m.rate(), m.rate()/base.rate(), m.perVerification(m.serverCPU),
-				m.perVerification(m.selfCPU), serverRatio)
+			fmt.Fprintf(out, "| %d | %s | %.0f | %.2f | %.1f | %.1f | %s | %.2f |\n", i+1,
+				name, m.rate(), m.rate()/base.rate(), m.perVerification(m.serverCPU),
+				m.perVerification(m.selfCPU), serverRatio, m.otherCores())
 		}
 	}
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "Node CPU is the node process's utime+stime from /proc (10 ms "+
 		"resolution); for go-spiffe in process it is the idle node's. Bench CPU is this "+
-		"process's: the verifications in process, the HTTPS clients for the API.")
+		"process's: the verifications in process, the HTTPS clients for the API. Cores "+
+		"used by others is the machine's CPU time from /proc/stat less both processes', "+
+		"per second: other processes that competed for the CPUs.")
 	fmt.Fprintln(out)
 }
 
