@@ -272,6 +272,63 @@ func TestLocalClusterRejectsForeignCertificate(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, intruderRaft.CommitIndex, "no log entry reached the intruder")
 	require.Contains(t, leader.logs()+c.nodes[1].logs()+c.nodes[2].logs(), "handshake")
+
+	// A node with a certificate of the cluster CA passes the same check, joins and
+	// becomes a voter, while the intruder stays out.
+	certDir := filepath.Dir(configValue(t, leader, "ca_file"))
+	runBundlex(t, "cluster", "tls", "create-cert", "--dir", certDir, "--node", "node-4",
+		"--ca", filepath.Join(certDir, "bundlex-cluster-ca.pem"),
+		"--ca-key", filepath.Join(certDir, "bundlex-cluster-ca-key.pem"))
+	joiner := newNode(t, clusterNodeOptions{trustDomain: "org-c.test", refreshHint: peerHint,
+		name: "node-4", clusterYAML: fmt.Sprintf(`  gossip_address: %s
+  bootstrap_expect: 0
+  join: [%s]
+  gossip_key: %s
+  server_stabilization_time: 1s
+  tls:
+    ca_file: %s
+    cert_file: %s
+    key_file: %s
+`, freeAddr(t), strings.Join(join, ", "), gossipKey,
+			filepath.Join(certDir, "bundlex-cluster-ca.pem"),
+			filepath.Join(certDir, "node-4.pem"), filepath.Join(certDir, "node-4-key.pem"))})
+	joiner.launch()
+	waitFor(t, time.Minute, "node-4 to become a voter", func() error {
+		st, err := c.leader().client().ClusterRaft(ctx)
+		if err != nil {
+			return err
+		}
+		suffrages := map[string]string{}
+		for _, s := range st.Servers {
+			suffrages[s.ID] = s.Suffrage
+		}
+		if suffrages["node-4"] != "voter" {
+			return fmt.Errorf("node-4 is not a voter yet: %v", suffrages)
+		}
+		if _, ok := suffrages["intruder"]; ok {
+			return fmt.Errorf("the intruder entered the Raft configuration: %v", suffrages)
+		}
+		return nil
+	})
+	waitFor(t, 30*time.Second, "node-4 to hold the replicated state", func() error {
+		_, err := joiner.client().Bundle(ctx, "org-secret.test")
+		return err
+	})
+}
+
+// configValue returns the value of the first line "key: value" in n's
+// configuration file.
+func configValue(t *testing.T, n *bxNode, key string) string {
+	t.Helper()
+	data, err := os.ReadFile(n.configPath)
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(data), "\n") {
+		if value, ok := strings.CutPrefix(strings.TrimSpace(line), key+": "); ok {
+			return value
+		}
+	}
+	t.Fatalf("no %s in the configuration of node %s", key, n.name)
+	return ""
 }
 
 // gossipAddrs returns the gossip addresses from the members' configurations.
