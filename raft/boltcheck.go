@@ -88,8 +88,8 @@ type boltCheck struct {
 // Tx.Check does, and more: it also checks that the file is long enough for every
 // page, that each page records its own ID and that keys are sorted. It returns a
 // *boltDamage error for damage, and the warnings for states that bbolt recovers
-// from by itself. It reads the file and never writes it. It does not
-// detect changed bytes inside keys or values, which bbolt does not checksum.
+// from by itself. It reads the file and never writes it. It does not detect
+// changed bytes inside keys or values, which bbolt does not checksum.
 func checkBoltFile(path string) (warnings []string, err error) {
 	file, err := os.Open(path)
 	if err != nil {
@@ -188,8 +188,8 @@ func (c *boltCheck) checkMeta() error {
 		return damaged("the meta page declares %d pages, fewer than the 3 of an empty "+
 			"database", m.pageCount)
 	}
-	need := uint64(c.size) / uint64(c.pageSize)
-	if m.pageCount > need {
+	pagesInFile := uint64(c.size) / uint64(c.pageSize)
+	if m.pageCount > pagesInFile {
 		return damaged("the file has %d bytes but its meta page (transaction %d) uses %d "+
 			"pages of %d bytes, %d bytes; the file was cut short", c.size, m.txid,
 			m.pageCount, m.pageSize, m.pageCount*uint64(m.pageSize))
