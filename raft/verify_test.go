@@ -310,3 +310,25 @@ func readEveryKey(path string) (err error) {
 		})
 	})
 }
+
+// panickingTransport panics where Open first uses the transport, as bbolt does
+// on a damaged page, to exercise the guard that Open keeps behind the check.
+type panickingTransport struct{ hraft.Transport }
+
+func (panickingTransport) LocalAddr() hraft.ServerAddress { panic("simulated fault") }
+
+func TestOpenTurnsPanicIntoError(t *testing.T) {
+	dir := t.TempDir()
+	cfg := singleNodeConfig(t, "n1", dir)
+	_, inmem := hraft.NewInmemTransport("")
+	cfg.Transport = panickingTransport{inmem}
+
+	var openErr error
+	require.NotPanics(t, func() { _, openErr = Open(cfg) })
+	require.ErrorContains(t, openErr, "raft: reading the Raft data under "+
+		filepath.Join(dir, "raft")+" failed with a panic: simulated fault")
+	require.ErrorContains(t, openErr, "bundlex snapshot restore")
+
+	// The guard released raft.db, so the next Open finds it unlocked.
+	openLeader(t, singleNodeConfig(t, "n1", dir))
+}
