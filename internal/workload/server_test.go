@@ -23,6 +23,10 @@ import (
 const noSVIDsMessage = "bundlex distributes bundles only: this Workload API issues no " +
 	"SVIDs; set workload_api.svid_path_template on the node to issue SVIDs to local callers"
 
+const noJWTSVIDsMessage = "bundlex distributes bundles only: this Workload API issues no " +
+	"JWT-SVIDs; set workload_api.svid_path_template on the node to issue JWT-SVIDs to " +
+	"local callers. FetchJWTBundles and ValidateJWTSVID work without it"
+
 func simpleSource(t *testing.T) *MemorySource {
 	t.Helper()
 	return NewMemorySource(&Snapshot{
@@ -85,7 +89,9 @@ func TestSVIDRequestsRejected(t *testing.T) {
 	_, err = client.FetchX509Context(ctx)
 	requireStatus(t, err, codes.InvalidArgument, noSVIDsMessage)
 	_, err = client.FetchJWTSVID(ctx, jwtsvid.Params{Audience: "db"})
-	requireStatus(t, err, codes.InvalidArgument, noSVIDsMessage)
+	requireStatus(t, err, codes.InvalidArgument, noJWTSVIDsMessage)
+	// The X509Source of the X.509 message plays no part in a JWT-SVID request.
+	require.NotContains(t, err.Error(), "X509Source")
 }
 
 // go-spiffe v2.9.0's X509Source and BundleSource watch FetchX509SVID. With

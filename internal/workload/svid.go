@@ -13,13 +13,19 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// errNoSVIDs is the status of the SVID RPCs while SVID issuance is off. The
-// package documentation explains why the code is InvalidArgument and not
-// PermissionDenied or Unimplemented.
-var errNoSVIDs = status.Error(codes.InvalidArgument,
-	"bundlex distributes bundles only: this Workload API issues no SVIDs; set "+
-		"workload_api.svid_path_template on the node to issue SVIDs to local callers, "+
-		"which go-spiffe's X509Source and BundleSource need")
+// errNoSVIDs and errNoJWTSVIDs are the statuses of the X.509 and JWT SVID RPCs
+// while SVID issuance is off. The package documentation explains why the code is
+// InvalidArgument and not PermissionDenied or Unimplemented.
+var (
+	errNoSVIDs = status.Error(codes.InvalidArgument,
+		"bundlex distributes bundles only: this Workload API issues no SVIDs; set "+
+			"workload_api.svid_path_template on the node to issue SVIDs to local callers, "+
+			"which go-spiffe's X509Source and BundleSource need")
+	errNoJWTSVIDs = status.Error(codes.InvalidArgument,
+		"bundlex distributes bundles only: this Workload API issues no JWT-SVIDs; set "+
+			"workload_api.svid_path_template on the node to issue JWT-SVIDs to local "+
+			"callers. FetchJWTBundles and ValidateJWTSVID work without it")
+)
 
 // Values of the svidType argument of SVIDConfig.Issued.
 const (

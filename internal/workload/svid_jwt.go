@@ -11,13 +11,13 @@ import (
 
 // FetchJWTSVID returns a JWT-SVID for the caller's SPIFFE ID and the requested
 // audience, signed for SVIDConfig.TTL or the issuer's shorter maximum. With
-// SVID issuance off it returns errNoSVIDs. SPIFFE Workload API 6.2.1 makes the
+// SVID issuance off it returns errNoJWTSVIDs. SPIFFE Workload API 6.2.1 makes the
 // audience mandatory, so a request without one gets InvalidArgument (4.5). A
 // request for a SPIFFE ID that the caller does not have gets PermissionDenied.
 func (s *Server) FetchJWTSVID(ctx context.Context, req *workload.JWTSVIDRequest) (
 	*workload.JWTSVIDResponse, error) {
 	if s.svids == nil {
-		return nil, errNoSVIDs
+		return nil, errNoJWTSVIDs
 	}
 	caller, id, err := s.authorizeCaller(ctx)
 	if err != nil {
