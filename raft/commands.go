@@ -3,6 +3,10 @@ package raft
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/bundlex/bundlex/federation"
 )
 
 // Command is one change to the replicated state, applied through [Store.Apply] as
@@ -162,6 +166,9 @@ func (c CreateRelationship) prepare() (Command, error) {
 	if err := requireTrustDomain(c); err != nil {
 		return nil, err
 	}
+	if err := prepareIDPrefixes(c, &c.Relationship); err != nil {
+		return nil, err
+	}
 	if c.Bootstrap == nil {
 		return c, nil
 	}
@@ -185,7 +192,30 @@ func (c UpdateRelationship) prepare() (Command, error) {
 	if err := requireTrustDomain(c); err != nil {
 		return nil, err
 	}
+	if err := prepareIDPrefixes(c, &c.Relationship); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// prepareIDPrefixes checks the allowed ID prefixes of rel with the same function
+// as the admin API and the configuration, and removes duplicates. A prefix that
+// no SPIFFE ID can match never enters the log.
+func prepareIDPrefixes(cmd Command, rel *Relationship) error {
+	if len(rel.AllowedIDPrefixes) == 0 {
+		return nil
+	}
+	td, err := spiffeid.TrustDomainFromString(rel.TrustDomain)
+	if err != nil {
+		return invalidCommand(cmd, "the trust domain is invalid (%v), so its allowed ID "+
+			"prefixes cannot be checked; use a name such as example.org", err)
+	}
+	prefixes, err := federation.ParseIDPrefixes(td, rel.AllowedIDPrefixes)
+	if err != nil {
+		return invalidCommand(cmd, "%v", err)
+	}
+	rel.AllowedIDPrefixes = prefixes
+	return nil
 }
 
 func (c DeleteRelationship) prepare() (Command, error) {
