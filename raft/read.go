@@ -33,7 +33,8 @@ func (s *Store) PeerStatus(td string) (PeerStatus, bool) { return s.fsm.peerStat
 func (s *Store) PeerStatuses() []PeerStatus { return s.fsm.peerStatuses() }
 
 // Subscribe returns a channel that receives a value after every log entry or
-// snapshot this node applies, and a function that ends the subscription.
+// snapshot this node applies and once when the state becomes current (see
+// [Store.Current]), and a function that ends the subscription.
 // Notifications coalesce: a subscriber that reads late gets one value for many
 // entries, so it should reread the state it cares about. The channel is closed on
 // cancel and on Close.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	hraft "github.com/hashicorp/raft"
@@ -27,13 +28,17 @@ type Store struct {
 	transport hraft.Transport
 	// logs is the log store that Raft uses, a cache in front of bolt.
 	logs hraft.LogStore
+	// snaps is the snapshot store that Raft uses.
+	snaps hraft.SnapshotStore
 	// existingState is whether the stores held Raft state at Open.
 	existingState bool
 
 	leadership *broadcaster[bool]
 	leaders    *broadcaster[struct{}]
-	stop       chan struct{}
-	watchers   sync.WaitGroup
+	// catchUp closes its channel once the state machine has caught up after Open.
+	catchUp  *catchUp
+	stop     chan struct{}
+	watchers sync.WaitGroup
 
 	closeOnce sync.Once
 	closeErr  error
@@ -58,6 +63,7 @@ func Open(cfg Config) (*Store, error) {
 		fsm:        newFSM(cfg.Logger.Named("fsm")),
 		leadership: newBroadcaster[bool](),
 		leaders:    newBroadcaster[struct{}](),
+		catchUp:    newCatchUp(),
 		stop:       make(chan struct{}),
 	}
 	if err := s.guardedStart(dir); err != nil {
@@ -104,6 +110,7 @@ func (s *Store) start(dir string) (err error) {
 	if err != nil {
 		return fmt.Errorf("raft: open the snapshot store under %s: %w", dir, err)
 	}
+	s.snaps = snaps
 	if transport == nil {
 		// Assign only a working transport: a nil *NetworkTransport in the interface
 		// would look set to the cleanup above.
@@ -113,6 +120,7 @@ func (s *Store) start(dir string) (err error) {
 		}
 		transport = tcp
 	}
+	opened := time.Now()
 	notify := make(chan bool, 1)
 	conf, err := cfg.raftConfig(notify)
 	if err != nil {
@@ -130,6 +138,8 @@ func (s *Store) start(dir string) (err error) {
 		return fmt.Errorf("raft: start Raft on node %s: %w", cfg.NodeID, err)
 	}
 	s.startWatchers(notify)
+	s.watchers.Add(1)
+	go s.watchCatchUp(opened)
 	started = true
 	s.logger.Info("raft store opened", "node", cfg.NodeID, "dir", dir,
 		"address", transport.LocalAddr())
