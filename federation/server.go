@@ -10,12 +10,21 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/bundlex/bundlex/internal/netlimit"
 )
 
 const (
+	// DefaultName names the server in logs and errors when EndpointConfig.Name
+	// is empty.
+	DefaultName = "HTTPS server"
 	// DefaultReadHeaderTimeout bounds how long a client may take to send its
 	// request headers.
 	DefaultReadHeaderTimeout = 10 * time.Second
+	// DefaultReadTimeout bounds the time from the start of a request to the end
+	// of its body, so that a client that sends a body byte by byte cannot hold a
+	// connection open.
+	DefaultReadTimeout = 10 * time.Second
 	// DefaultWriteTimeout bounds the time from the end of the request headers to the
 	// end of the response, so a slow reader cannot hold a connection forever.
 	DefaultWriteTimeout = 30 * time.Second
@@ -24,6 +33,9 @@ const (
 	// DefaultMaxHeaderBytes bounds the request headers. A bundle request carries a
 	// few short headers.
 	DefaultMaxHeaderBytes = 16 << 10
+	// DefaultMaxConnections bounds the connections open at once, idle keep-alive
+	// connections included.
+	DefaultMaxConnections = 2048
 )
 
 // intermediateCipherSuites are the TLS 1.2 suites of Mozilla's "intermediate"
@@ -52,7 +64,14 @@ var intermediateCurves = []tls.CurveID{
 
 // EndpointConfig configures an EndpointServer. Zero durations and sizes take the
 // defaults above.
+//
+// The TLS handshake must finish within the shortest of ReadHeaderTimeout,
+// ReadTimeout and WriteTimeout (net/http uses that minimum for the handshake),
+// so a client that connects and sends nothing is dropped after it.
 type EndpointConfig struct {
+	// Name is the service on this server, such as "bundle endpoint" or "verify
+	// API", used in its log messages and errors.
+	Name string
 	// Address is the TCP address to listen on, for example ":8443" or
 	// "127.0.0.1:0" for a free port.
 	Address string
@@ -63,47 +82,66 @@ type EndpointConfig struct {
 	// https_spiffe, or FileCertificate.GetCertificate for https_web.
 	GetCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 
+	// ReadHeaderTimeout is lowered to ReadTimeout when it is longer.
 	ReadHeaderTimeout time.Duration
-	WriteTimeout      time.Duration
-	IdleTimeout       time.Duration
-	MaxHeaderBytes    int
+	// ReadTimeout bounds reading one whole request, headers and body. A handler
+	// that needs longer for one route can extend it with
+	// http.ResponseController.SetReadDeadline.
+	ReadTimeout    time.Duration
+	WriteTimeout   time.Duration
+	IdleTimeout    time.Duration
+	MaxHeaderBytes int
+	// MaxConnections bounds the connections open at once. Further connections
+	// wait in the kernel's accept queue until one closes, as package netlimit
+	// describes.
+	MaxConnections int
+	// MaxConnectionsSetting is the configuration key of MaxConnections, named in
+	// the warning logged when the cap is reached.
+	MaxConnectionsSetting string
 
 	// Logger receives start, stop and serve errors. Nil means slog.Default().
 	Logger *slog.Logger
 }
 
-// EndpointServer is the HTTPS server of the bundle endpoint.
+// EndpointServer is the HTTPS server of the bundle endpoint and of the verify API.
 type EndpointServer struct {
 	cfg EndpointConfig
 
 	mu       sync.Mutex
 	server   *http.Server
-	listener net.Listener
+	listener *netlimit.Listener
 	done     chan struct{}
 }
 
 // NewEndpointServer checks cfg, applies the defaults and returns a server that is not
 // listening yet.
 func NewEndpointServer(cfg EndpointConfig) (*EndpointServer, error) {
+	cfg.Name = orDefault(cfg.Name, DefaultName)
 	switch {
 	case cfg.Address == "":
-		return nil, errors.New("federation: bundle endpoint address is missing; " +
-			"set a listen address such as :8443")
+		return nil, fmt.Errorf("federation: %s address is missing; "+
+			"set a listen address such as :8443", cfg.Name)
 	case cfg.Handler == nil:
-		return nil, errors.New("federation: bundle endpoint handler is missing")
+		return nil, fmt.Errorf("federation: %s handler is missing", cfg.Name)
 	case cfg.GetCertificate == nil:
-		return nil, errors.New("federation: bundle endpoint certificate source is missing")
-	case cfg.ReadHeaderTimeout < 0, cfg.WriteTimeout < 0, cfg.IdleTimeout < 0,
-		cfg.MaxHeaderBytes < 0:
-		return nil, fmt.Errorf("federation: bundle endpoint limits must not be negative "+
-			"(read header timeout %s, write timeout %s, idle timeout %s, max header "+
-			"bytes %d)", cfg.ReadHeaderTimeout, cfg.WriteTimeout, cfg.IdleTimeout,
-			cfg.MaxHeaderBytes)
+		return nil, fmt.Errorf("federation: %s certificate source is missing", cfg.Name)
+	case cfg.ReadHeaderTimeout < 0, cfg.ReadTimeout < 0, cfg.WriteTimeout < 0,
+		cfg.IdleTimeout < 0, cfg.MaxHeaderBytes < 0, cfg.MaxConnections < 0:
+		return nil, fmt.Errorf("federation: %s limits must not be negative "+
+			"(read header timeout %s, read timeout %s, write timeout %s, idle timeout %s, "+
+			"max header bytes %d, max connections %d)", cfg.Name, cfg.ReadHeaderTimeout,
+			cfg.ReadTimeout, cfg.WriteTimeout, cfg.IdleTimeout, cfg.MaxHeaderBytes,
+			cfg.MaxConnections)
 	}
-	cfg.ReadHeaderTimeout = orDefault(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	cfg.ReadTimeout = orDefault(cfg.ReadTimeout, DefaultReadTimeout)
+	cfg.ReadHeaderTimeout = min(orDefault(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		cfg.ReadTimeout)
 	cfg.WriteTimeout = orDefault(cfg.WriteTimeout, DefaultWriteTimeout)
 	cfg.IdleTimeout = orDefault(cfg.IdleTimeout, DefaultIdleTimeout)
 	cfg.MaxHeaderBytes = orDefault(cfg.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	cfg.MaxConnections = orDefault(cfg.MaxConnections, DefaultMaxConnections)
+	cfg.MaxConnectionsSetting = orDefault(cfg.MaxConnectionsSetting,
+		"the maximum connections of the "+cfg.Name)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -124,18 +162,25 @@ func (s *EndpointServer) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.server != nil {
-		return errors.New("federation: bundle endpoint server already started")
+		return fmt.Errorf("federation: %s already started", s.cfg.Name)
 	}
-	listener, err := net.Listen("tcp", s.cfg.Address)
+	tcpListener, err := net.Listen("tcp", s.cfg.Address)
 	if err != nil {
-		return fmt.Errorf("federation: listen on %s for the bundle endpoint: %w; check "+
-			"that the address is free and valid", s.cfg.Address, err)
+		return fmt.Errorf("federation: listen on %s for the %s: %w; check "+
+			"that the address is free and valid", s.cfg.Address, s.cfg.Name, err)
+	}
+	listener, err := netlimit.NewListener(tcpListener, s.cfg.MaxConnections, s.cfg.Logger,
+		s.cfg.MaxConnectionsSetting)
+	if err != nil {
+		_ = tcpListener.Close()
+		return fmt.Errorf("federation: %s: %w", s.cfg.Name, err)
 	}
 	s.listener = listener
 	s.server = &http.Server{
 		Handler:           s.cfg.Handler,
 		TLSConfig:         newServerTLSConfig(s.cfg.GetCertificate),
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
 		WriteTimeout:      s.cfg.WriteTimeout,
 		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
@@ -145,7 +190,8 @@ func (s *EndpointServer) Start() error {
 	}
 	s.done = make(chan struct{})
 	go s.serve(s.server, listener, s.done)
-	s.cfg.Logger.Info("bundle endpoint started", "address", listener.Addr().String())
+	s.cfg.Logger.Info(s.cfg.Name+" started", "address", listener.Addr().String(),
+		"read_timeout", s.cfg.ReadTimeout, "max_connections", s.cfg.MaxConnections)
 	return nil
 }
 
@@ -154,7 +200,7 @@ func (s *EndpointServer) serve(server *http.Server, listener net.Listener, done 
 	// The certificate comes from TLSConfig.GetCertificate, so no files are named.
 	err := server.ServeTLS(listener, "", "")
 	if !errors.Is(err, http.ErrServerClosed) {
-		s.cfg.Logger.Error("bundle endpoint stopped serving", "error", err)
+		s.cfg.Logger.Error(s.cfg.Name+" stopped serving", "error", err)
 	}
 }
 
@@ -193,10 +239,10 @@ func (s *EndpointServer) Shutdown(ctx context.Context) error {
 	err := server.Shutdown(ctx)
 	if err != nil {
 		_ = server.Close()
-		err = fmt.Errorf("federation: bundle endpoint shutdown did not finish in time, "+
-			"closed the remaining connections: %w", err)
+		err = fmt.Errorf("federation: %s shutdown did not finish in time, "+
+			"closed the remaining connections: %w", s.cfg.Name, err)
 	}
 	<-done
-	s.cfg.Logger.Info("bundle endpoint stopped", "address", listener.Addr().String())
+	s.cfg.Logger.Info(s.cfg.Name+" stopped", "address", listener.Addr().String())
 	return err
 }

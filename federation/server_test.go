@@ -119,6 +119,15 @@ func TestNewEndpointServerRejectsConfig(t *testing.T) {
 		{name: "negative idle timeout",
 			change:  func(c *EndpointConfig) { c.IdleTimeout = -time.Second },
 			wantErr: "idle timeout -1s"},
+		{name: "negative read timeout",
+			change:  func(c *EndpointConfig) { c.ReadTimeout = -time.Second },
+			wantErr: "read timeout -1s"},
+		{name: "negative max connections",
+			change:  func(c *EndpointConfig) { c.MaxConnections = -1 },
+			wantErr: "max connections -1"},
+		{name: "name in errors",
+			change:  func(c *EndpointConfig) { c.Name, c.Handler = "verify API", nil },
+			wantErr: "federation: verify API handler is missing"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
