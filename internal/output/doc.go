@@ -17,8 +17,13 @@
 // on real changes. The PEM file of a trust domain that is gone is removed.
 //
 // The files are public key material, so they get mode 0644 and a directory
-// created by the writer gets mode 0755. The writer owns the directory: it
-// removes any "<name>.pem" file whose name is a valid trust domain that the node
-// no longer holds, and leftover temporary files of its own. Other files are
-// left alone.
+// created by the writer gets mode 0755. The writer removes only files that it
+// wrote itself: ManifestFile lists them, and it is updated before each new file
+// is created, so a crash leaves no file of the writer unlisted. It also removes
+// its own leftover temporary files, whose names start with ".bundlex-". Every
+// other file is left alone, whatever its name.
+//
+// A Writer holds an exclusive lock on LockFile in the directory while it runs,
+// so that two nodes given the same directory do not remove each other's files:
+// the second one gets an error that names the directory.
 package output

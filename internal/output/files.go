@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/bundlex/bundlex/bundle"
 	"github.com/bundlex/bundlex/internal/workload"
@@ -120,37 +119,6 @@ func writeAtomic(dir, name string, data []byte) (err error) {
 		return fmt.Errorf("output: replace %s: %w", filepath.Join(dir, name), err)
 	}
 	return syncDir(dir)
-}
-
-// removeStale removes the PEM files of trust domains that are not in files and
-// temporary files left by an earlier crash. It returns the PEM files removed.
-func removeStale(dir string, files map[string][]byte) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("output: list %s: %w", dir, err)
-	}
-	var removed []string
-	for _, entry := range entries {
-		name := entry.Name()
-		if !entry.Type().IsRegular() {
-			continue
-		}
-		isTrustDomainPEM := isTrustDomainPEM(name)
-		isTemp := strings.HasPrefix(name, tempPrefix)
-		if _, keep := files[name]; keep || (!isTrustDomainPEM && !isTemp) {
-			continue
-		}
-		if err := os.Remove(filepath.Join(dir, name)); err != nil {
-			return removed, fmt.Errorf("output: remove %s: %w", filepath.Join(dir, name), err)
-		}
-		if isTrustDomainPEM {
-			removed = append(removed, name)
-		}
-	}
-	if len(removed) == 0 {
-		return nil, nil
-	}
-	return removed, syncDir(dir)
 }
 
 // syncDir flushes the directory entry changes of dir to disk.

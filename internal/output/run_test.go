@@ -223,3 +223,83 @@ func TestRunRejectsBadSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestRunRetryIgnoresChanges breaks the directory and then changes the source
+// many times. Every change used to start a new write at once, so a broken
+// directory and a busy source made a busy loop. The retry must wait for
+// RetryInterval, here longer than the test.
+func TestRunRetryIgnoresChanges(t *testing.T) {
+	f := newFixture(t)
+	dir := outputDir(t)
+	require.NoError(t, os.MkdirAll(dir, DirMode))
+	// A directory in place of bundles.json makes every write fail.
+	require.NoError(t, os.Mkdir(filepath.Join(dir, BundleMapFile), 0o755))
+	src := workload.NewMemorySource(f.snapshot)
+	var attempts atomic.Int64
+	failed := make(chan error, 1)
+	w := &Writer{Dir: dir, RetryInterval: time.Hour, Observe: func(err error) {
+		attempts.Add(1)
+		select {
+		case failed <- err:
+		default:
+		}
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, src) }()
+
+	select {
+	case err := <-failed:
+		require.ErrorContains(t, err, "bundles.json")
+	case <-time.After(waitTimeout):
+		t.Fatal("the first write was not observed")
+	}
+	for i := range 50 {
+		next := withFederated(f.snapshot, func(map[spiffeid.TrustDomain]*bundle.Bundle) {})
+		next.Version += uint64(i)
+		src.Set(next)
+	}
+	require.Never(t, func() bool { return attempts.Load() > 1 }, 500*time.Millisecond,
+		5*time.Millisecond, "a source change cut the retry interval short")
+	cancel()
+	require.NoError(t, <-done)
+}
+
+func TestRunObservesOutcome(t *testing.T) {
+	f := newFixture(t)
+	dir := outputDir(t)
+	require.NoError(t, os.MkdirAll(dir, DirMode))
+	blocker := filepath.Join(dir, BundleMapFile)
+	require.NoError(t, os.Mkdir(blocker, 0o755))
+	src := workload.NewMemorySource(nil)
+	outcomes := make(chan error, 16)
+	w := &Writer{Dir: dir, RetryInterval: 10 * time.Millisecond,
+		Observe: func(err error) { outcomes <- err }}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, src) }()
+
+	next := func() error {
+		select {
+		case err := <-outcomes:
+			return err
+		case <-time.After(waitTimeout):
+			t.Fatal("no write outcome observed")
+			return nil
+		}
+	}
+	// A nil snapshot is not a write, so the first outcome is of this snapshot.
+	src.Set(f.snapshot)
+	require.Error(t, next())
+	require.NoError(t, os.Remove(blocker))
+	for {
+		if err := next(); err == nil {
+			break
+		}
+	}
+	require.FileExists(t, blocker)
+	cancel()
+	require.NoError(t, <-done)
+}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -26,6 +28,10 @@ const (
 	DirMode os.FileMode = 0o755
 	// DefaultRetryInterval is the default of Writer.RetryInterval.
 	DefaultRetryInterval = 5 * time.Second
+	// LockFile is the file in the directory that a Writer holds an exclusive
+	// lock on, so that two nodes never write into the same directory. It is
+	// never removed, because removing a lock file lets two holders race.
+	LockFile = ".bundlex.lock"
 )
 
 // Writer writes the bundles of snapshots into a directory. Its methods are safe
@@ -35,11 +41,17 @@ type Writer struct {
 	Dir string
 	// Logger receives file changes and errors. Nil discards them.
 	Logger *slog.Logger
-	// RetryInterval is how long Run waits before it repeats a failed write when
-	// no source change comes first. Zero means DefaultRetryInterval.
+	// RetryInterval is how long Run waits before it repeats a failed write.
+	// Source changes during the wait do not cut it short: the retry writes the
+	// latest snapshot. Zero means DefaultRetryInterval.
 	RetryInterval time.Duration
+	// Observe, when set, receives the outcome of every write of a snapshot in
+	// Run: nil when the directory matches the snapshot, or the error.
+	Observe func(err error)
 
 	mu sync.Mutex
+	// lock is the open lock file while the Writer holds the directory lock.
+	lock *os.File
 }
 
 // Result lists the files that one Write changed, by name within Dir.
@@ -48,11 +60,71 @@ type Result struct {
 	Removed []string
 }
 
+// Lock creates Dir when missing and takes an exclusive lock on its LockFile,
+// so that no other Writer, in this process or another, writes into the
+// directory. It returns an error naming the directory when another Writer holds
+// the lock. Write and Run take the lock themselves, and Lock lets a caller fail
+// at start. The lock is held until Close.
+func (w *Writer) Lock() error {
+	if w.Dir == "" {
+		return errors.New("output: Writer.Dir is empty; set the output directory")
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lockLocked()
+}
+
+// lockLocked is Lock with w.mu held.
+func (w *Writer) lockLocked() error {
+	if w.lock != nil {
+		return nil
+	}
+	if err := ensureDir(w.Dir); err != nil {
+		return err
+	}
+	path := filepath.Join(w.Dir, LockFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, FileMode)
+	if err != nil {
+		return fmt.Errorf("output: open the lock file %s: %w", path, err)
+	}
+	held, err := tryLock(f)
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("output: lock %s: %w", path, err)
+	}
+	if !held {
+		f.Close()
+		return fmt.Errorf("output: the output directory %s is in use by another bundlex "+
+			"node, which holds the lock on %s; give each node its own output directory",
+			w.Dir, path)
+	}
+	w.lock = f
+	return nil
+}
+
+// Close releases the directory lock. The Writer takes it again on the next
+// Write or Run.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lock == nil {
+		return nil
+	}
+	err := w.lock.Close()
+	w.lock = nil
+	if err != nil {
+		return fmt.Errorf("output: release the lock on %s: %w", w.Dir, err)
+	}
+	return nil
+}
+
 // Write brings Dir in line with snapshot: it replaces every file whose content
-// differs and removes the PEM files of trust domains that are gone. A nil
-// snapshot, which a source returns before the node has loaded any state,
-// changes nothing. On error some files may already be updated, and each file
-// still has either its old or its new content.
+// differs and removes the files it wrote earlier that the snapshot no longer
+// has, such as the PEM file of a trust domain that is gone. It removes only
+// files that ManifestFile lists. A nil snapshot, which a source returns before
+// the node has loaded its state, changes nothing. On error some files may
+// already be updated, and each file still has either its old or its new
+// content.
 func (w *Writer) Write(snapshot *workload.Snapshot) (Result, error) {
 	if w.Dir == "" {
 		return Result{}, errors.New("output: Writer.Dir is empty; set the output directory")
@@ -66,16 +138,24 @@ func (w *Writer) Write(snapshot *workload.Snapshot) (Result, error) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if err := ensureDir(w.Dir); err != nil {
+	if err := w.lockLocked(); err != nil {
 		return Result{}, err
+	}
+	previous, err := readManifest(w.Dir)
+	if err != nil {
+		return Result{}, err
+	}
+	names := slices.Sorted(maps.Keys(files))
+	// List every new name before its file exists, so that a crash never leaves
+	// a file of the writer that the manifest does not list.
+	listed := union(previous, names)
+	if !slices.Equal(listed, previous) {
+		if err := writeManifest(w.Dir, listed); err != nil {
+			return Result{}, err
+		}
 	}
 
 	var result Result
-	names := make([]string, 0, len(files))
-	for name := range files {
-		names = append(names, name)
-	}
-	slices.Sort(names)
 	for _, name := range names {
 		written, err := writeIfChanged(w.Dir, name, files[name])
 		if err != nil {
@@ -85,13 +165,20 @@ func (w *Writer) Write(snapshot *workload.Snapshot) (Result, error) {
 			result.Written = append(result.Written, name)
 		}
 	}
-	result.Removed, err = removeStale(w.Dir, files)
+	result.Removed, err = removeStale(w.Dir, previous, files)
+	if err != nil {
+		return result, err
+	}
+	if !slices.Equal(listed, names) {
+		err = writeManifest(w.Dir, names)
+	}
 	return result, err
 }
 
 // Run writes the source's snapshot now and again after every change until ctx
-// ends, and then returns nil. A failed write is logged and repeated after
-// RetryInterval, or sooner when the source changes.
+// ends, then releases the directory lock and returns nil. A failed write, also
+// one that cannot take the lock, is logged and repeated after RetryInterval
+// with the snapshot of that moment. Call Lock first to fail at start instead.
 func (w *Writer) Run(ctx context.Context, source workload.Source) error {
 	if w.Dir == "" {
 		return errors.New("output: Writer.Dir is empty; set the output directory")
@@ -104,6 +191,7 @@ func (w *Writer) Run(ctx context.Context, source workload.Source) error {
 	if retryInterval == 0 {
 		retryInterval = DefaultRetryInterval
 	}
+	defer w.Close()
 	changes, cancel := source.Subscribe()
 	defer cancel()
 	log := w.logger()
@@ -111,20 +199,29 @@ func (w *Writer) Run(ctx context.Context, source workload.Source) error {
 	defer log.Info("bundle file output stopped", "dir", w.Dir)
 
 	for {
-		err := w.writeAndLog(source.Snapshot())
+		snapshot := source.Snapshot()
+		err := w.writeAndLog(snapshot)
+		if snapshot != nil && w.Observe != nil {
+			w.Observe(err)
+		}
+		wait := changes
 		if err != nil {
 			log.Error("write bundle files failed", "dir", w.Dir, "error", err,
 				"retry_in", retryInterval)
+			// Changes keep arriving while the directory is broken, for example
+			// while the store replays its log, and must not turn the retry
+			// into a busy loop. The subscription keeps the latest one.
+			wait = nil
 		}
-		if !waitForChange(ctx, changes, err != nil, retryInterval) {
+		if !waitFor(ctx, wait, err != nil, retryInterval) {
 			return nil
 		}
 	}
 }
 
-// waitForChange waits for a source change, or for retryInterval when retry is
-// set. It returns false when ctx ends first.
-func waitForChange(ctx context.Context, changes <-chan struct{}, retry bool,
+// waitFor waits for a value on changes, or for retryInterval when retry is set.
+// A nil changes channel is never ready. It returns false when ctx ends first.
+func waitFor(ctx context.Context, changes <-chan struct{}, retry bool,
 	retryInterval time.Duration) bool {
 	var retryTimer <-chan time.Time
 	if retry {
