@@ -47,6 +47,9 @@ type Metrics struct {
 	peerLastSuccess  *prometheus.GaugeVec
 	peerFailures     *prometheus.GaugeVec
 	workloadSVIDs    *prometheus.CounterVec
+
+	outputWriteFailures prometheus.Counter
+	outputLastSuccess   prometheus.Gauge
 }
 
 // NewMetrics creates the metrics in a new registry.
@@ -106,6 +109,14 @@ func NewMetrics() *Metrics {
 			Namespace: Namespace, Name: "workload_svids_issued_total",
 			Help: "SVIDs issued to local callers by the Workload API, by type: x509 or jwt.",
 		}, []string{"type"}),
+		outputWriteFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "output_write_failures_total",
+			Help: "Failed writes of the file output directory; each retry counts again.",
+		}),
+		outputLastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "output_last_success_timestamp_seconds",
+			Help: "Unix time when the file output directory last matched the stored bundles.",
+		}),
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
@@ -113,6 +124,7 @@ func NewMetrics() *Metrics {
 		m.fetches, m.fetchErrors, m.fetchDuration, m.bundleSequence, m.bundleKeys,
 		m.skippedKeys, m.raftState, m.raftAppliedIndex, m.raftLastContact,
 		m.endpointRequests, m.peerLastSuccess, m.peerFailures, m.workloadSVIDs,
+		m.outputWriteFailures, m.outputLastSuccess,
 	)
 	return m
 }
@@ -253,4 +265,17 @@ func (m *Metrics) CountWorkloadSVID(svidType string) {
 		return
 	}
 	m.workloadSVIDs.WithLabelValues(svidType).Inc()
+}
+
+// ObserveOutputWrite records one write of the file output directory at now: a
+// failure when err is not nil, otherwise the time of the last success.
+func (m *Metrics) ObserveOutputWrite(err error, now time.Time) {
+	if m == nil {
+		return
+	}
+	if err != nil {
+		m.outputWriteFailures.Inc()
+		return
+	}
+	m.outputLastSuccess.Set(float64(now.Unix()))
 }

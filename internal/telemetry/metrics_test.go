@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"testing"
@@ -195,5 +196,26 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 		m.SetRaftLastContact(time.Second)
 		m.CountEndpointRequest(http.StatusOK)
 		m.CountWorkloadSVID("x509")
+		m.ObserveOutputWrite(errors.New("disk full"), time.Now())
 	})
+}
+
+func TestMetricsOutputWrites(t *testing.T) {
+	m := NewMetrics()
+	failure := errors.New("rename bundles.json: is a directory")
+	m.ObserveOutputWrite(failure, time.Unix(100, 0))
+	m.ObserveOutputWrite(failure, time.Unix(105, 0))
+	require.Zero(t, gaugeValue(t, m, "bundlex_output_last_success_timestamp_seconds"))
+
+	m.ObserveOutputWrite(nil, time.Unix(110, 0))
+	require.Equal(t, 110.0, gaugeValue(t, m, "bundlex_output_last_success_timestamp_seconds"))
+	families, err := m.Registry().Gather()
+	require.NoError(t, err)
+	var failures float64
+	for _, family := range families {
+		if family.GetName() == "bundlex_output_write_failures_total" {
+			failures = family.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	require.Equal(t, 2.0, failures)
 }
