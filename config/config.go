@@ -44,6 +44,17 @@ const (
 	DefaultWorkloadSVIDTTL = time.Hour
 	// MinWorkloadSVIDTTL is the shortest accepted workload_api.svid_ttl.
 	MinWorkloadSVIDTTL = time.Second
+	// DefaultReadTimeout bounds reading one whole request, headers and body, on
+	// the bundle endpoint and the verify API.
+	DefaultReadTimeout = 10 * time.Second
+	// MinReadTimeout and MaxReadTimeout bound bundle_endpoint.read_timeout and
+	// verify.read_timeout. Below a second a client on a slow link cannot send a
+	// request, and far above the default a slow client holds its connection long.
+	MinReadTimeout = time.Second
+	MaxReadTimeout = 10 * time.Minute
+	// DefaultMaxConnections bounds the connections that the bundle endpoint and
+	// the verify API each keep open at once, idle keep-alive connections included.
+	DefaultMaxConnections = 2048
 	// DefaultCertReloadInterval is how often certificate files are checked for changes.
 	DefaultCertReloadInterval = 30 * time.Second
 	// DefaultBundlePollInterval is how often the file authority checks its bundle file.
@@ -114,6 +125,11 @@ type BundleEndpointConfig struct {
 	KeyFile  string
 	// CertReloadInterval is how often the certificate files are checked for changes.
 	CertReloadInterval time.Duration
+	// ReadTimeout bounds reading one whole request, headers and body.
+	ReadTimeout time.Duration
+	// MaxConnections bounds the connections open at once. Further connections
+	// wait in the kernel's accept queue until one closes.
+	MaxConnections int
 }
 
 // AuthorityConfig selects where the local trust domain's keys come from.
@@ -205,6 +221,10 @@ type ConsumerConfig struct {
 	VerifyAddress string
 	// VerifyClockSkew is how far JWT-SVID times may be off from this node's clock.
 	VerifyClockSkew time.Duration
+	// VerifyReadTimeout and VerifyMaxConnections are the verify API's limits, as
+	// BundleEndpointConfig.ReadTimeout and MaxConnections are the bundle endpoint's.
+	VerifyReadTimeout    time.Duration
+	VerifyMaxConnections int
 }
 
 // RaftConfig is the replicated store's snapshot and apply settings. Its
@@ -234,6 +254,8 @@ func Default() *Config {
 			RefreshHint: DefaultRefreshHint,
 
 			CertReloadInterval: DefaultCertReloadInterval,
+			ReadTimeout:        DefaultReadTimeout,
+			MaxConnections:     DefaultMaxConnections,
 		},
 		Authority: AuthorityConfig{
 			Type:           AuthorityBuiltin,
@@ -257,8 +279,10 @@ func Default() *Config {
 		},
 		Health: HealthConfig{Address: DefaultHealthAddress},
 		Consumers: ConsumerConfig{
-			VerifyClockSkew: DefaultVerifyClockSkew,
-			WorkloadSVIDTTL: DefaultWorkloadSVIDTTL,
+			VerifyClockSkew:      DefaultVerifyClockSkew,
+			VerifyReadTimeout:    DefaultReadTimeout,
+			VerifyMaxConnections: DefaultMaxConnections,
+			WorkloadSVIDTTL:      DefaultWorkloadSVIDTTL,
 		},
 		Cluster: defaultCluster(),
 		Raft: RaftConfig{

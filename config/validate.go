@@ -35,6 +35,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateCluster()...)
 	errs = append(errs, c.validateRaft()...)
 	errs = append(errs, c.validateConsumers()...)
+	errs = append(errs, c.validateListenerLimits()...)
 	return errors.Join(errs...)
 }
 
