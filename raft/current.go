@@ -46,7 +46,7 @@ type catchUp struct {
 }
 
 func newCatchUp() *catchUp {
-	return &catchUp{done: make(chan struct{}), reason: "the store has not started yet"}
+	return &catchUp{done: make(chan struct{}), reason: "the store is opening"}
 }
 
 func (c *catchUp) setReason(reason string) {

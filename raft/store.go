@@ -138,6 +138,9 @@ func (s *Store) start(dir string) (err error) {
 		return fmt.Errorf("raft: start Raft on node %s: %w", cfg.NodeID, err)
 	}
 	s.startWatchers(notify)
+	// The first reason is there before Open returns; the watcher takes over.
+	_, reason := s.checkCurrent()
+	s.catchUp.setReason(reason)
 	s.watchers.Add(1)
 	go s.watchCatchUp(opened)
 	started = true

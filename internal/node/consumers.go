@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
@@ -70,24 +71,45 @@ func (n *Node) buildView(index uint64) *view {
 		v.trust.Federated[b.TrustDomain] = b
 	}
 	for _, rel := range n.store.Relationships() {
+		td := mustTD(rel.TrustDomain)
+		// A nil bundle marks a relationship whose bundle has not been fetched yet,
+		// so the verifier rejects its SVIDs with no_bundle, not
+		// unknown_trust_domain.
+		if _, ok := v.trust.Federated[td]; !ok {
+			v.trust.Federated[td] = nil
+		}
 		if len(rel.AllowedIDPrefixes) > 0 {
-			v.trust.AllowedIDPrefixes[mustTD(rel.TrustDomain)] = rel.AllowedIDPrefixes
+			v.trust.AllowedIDPrefixes[td] = rel.AllowedIDPrefixes
 		}
 	}
 	return v
 }
 
-// workloadSource adapts the node to workload.Source.
+// workloadSource adapts the node to workload.Source. It returns no snapshot
+// until the store's state is current, which the Workload API reports as
+// Unavailable and the file output as nothing to write.
 type workloadSource struct{ n *Node }
 
-func (s workloadSource) Snapshot() *workload.Snapshot { return s.n.views.get().snapshot }
+func (s workloadSource) Snapshot() *workload.Snapshot {
+	if !s.n.stateCurrent() {
+		return nil
+	}
+	return s.n.views.get().snapshot
+}
 
 func (s workloadSource) Subscribe() (<-chan struct{}, func()) { return s.n.store.Subscribe() }
 
-// jwtValidator adapts the verifier to the Workload API's ValidateJWTSVID.
-type jwtValidator struct{ v *verify.Verifier }
+// jwtValidator adapts the verifier to the Workload API's ValidateJWTSVID. It
+// rejects every token until the store's state is current.
+type jwtValidator struct {
+	n *Node
+	v *verify.Verifier
+}
 
 func (j jwtValidator) ValidateJWTSVID(token, audience string) (string, map[string]any, error) {
+	if !j.n.stateCurrent() {
+		return "", nil, errNotCurrent
+	}
 	result, err := j.v.ValidateJWTSVID(token, audience)
 	if err != nil {
 		return "", nil, err
@@ -109,10 +131,15 @@ func (n *Node) startConsumers(ctx context.Context) error {
 	if c.VerifyAddress != "" {
 		logger := n.log.With("component", "verify")
 		server, err := federation.NewEndpointServer(federation.EndpointConfig{
+			Name:           "verify API",
 			Address:        c.VerifyAddress,
-			Handler:        verify.NewHandler(verifier, logger),
+			Handler:        n.gateVerify(verify.NewHandler(verifier, logger)),
 			GetCertificate: n.getCertificate,
 			Logger:         logger,
+
+			ReadTimeout:           c.VerifyReadTimeout,
+			MaxConnections:        c.VerifyMaxConnections,
+			MaxConnectionsSetting: "verify.max_connections",
 		})
 		if err != nil {
 			return err
@@ -123,12 +150,18 @@ func (n *Node) startConsumers(ctx context.Context) error {
 		n.verifyServer = server
 	}
 	if c.WorkloadAPISocket != "" {
-		if err := n.startWorkloadAPI(jwtValidator{v: verifier}); err != nil {
+		if err := n.startWorkloadAPI(jwtValidator{n: n, v: verifier}); err != nil {
 			return err
 		}
 	}
 	if c.OutputDirectory != "" {
-		writer := &output.Writer{Dir: c.OutputDirectory, Logger: n.log.With("component", "output")}
+		writer := &output.Writer{Dir: c.OutputDirectory, Logger: n.log.With("component", "output"),
+			Observe: func(err error) { n.metrics.ObserveOutputWrite(err, time.Now()) }}
+		// Lock now, so that a second node given the same directory fails at start
+		// instead of removing the first node's files.
+		if err := writer.Lock(); err != nil {
+			return fmt.Errorf("node: output.directory: %w", err)
+		}
 		n.goRun(func() {
 			if err := writer.Run(ctx, workloadSource{n: n}); err != nil && ctx.Err() == nil {
 				n.log.Error("file output stopped", "error", err, "directory", c.OutputDirectory)

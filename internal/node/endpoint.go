@@ -63,10 +63,15 @@ func (n *Node) startEndpoint(ctx context.Context) error {
 	}
 	n.getCertificate = getCert
 	server, err := federation.NewEndpointServer(federation.EndpointConfig{
+		Name:           "bundle endpoint",
 		Address:        ep.Address,
-		Handler:        n.countRequests(n.handler),
+		Handler:        n.countRequests(n.gateEndpoint(n.handler)),
 		GetCertificate: getCert,
 		Logger:         logger,
+
+		ReadTimeout:           ep.ReadTimeout,
+		MaxConnections:        ep.MaxConnections,
+		MaxConnectionsSetting: "bundle_endpoint.max_connections",
 	})
 	if err != nil {
 		return err

@@ -264,6 +264,9 @@ func (n *Node) Ready() error {
 	if n.store == nil {
 		return errors.New("store not open")
 	}
+	if !n.store.IsCurrent() {
+		return fmt.Errorf("replicated state not current yet: %s", n.store.NotCurrentReason())
+	}
 	if _, ok := n.store.LocalBundle(); !ok {
 		return errors.New("local bundle not published yet")
 	}
