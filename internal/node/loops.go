@@ -13,14 +13,20 @@ import (
 const retryDelay = 2 * time.Second
 
 // watchStore keeps the bundle endpoint and the metrics in step with the store:
-// the handler encodes each local bundle version once, when it is applied.
+// the handler encodes each local bundle version once, when it is applied. The
+// handler gets no bundle before the state is current, so that the versions the
+// log replay passes through after a restart are never served.
 func (n *Node) watchStore(ctx context.Context) {
 	changes, cancel := n.store.Subscribe()
 	defer cancel()
 	var served uint64
 	var known map[string]bool
 	for {
-		if rec, ok := n.store.LocalBundle(); ok && rec.Sequence != served {
+		// Check before the read, so that a state read during the replay is never
+		// served.
+		current := n.store.IsCurrent()
+		rec, ok := n.store.LocalBundle()
+		if current && ok && rec.Sequence != served {
 			n.handler.SetBundle(rec.Document)
 			served = rec.Sequence
 			n.log.Info("serving local bundle", "trust_domain", n.td.Name(), "sequence", served)
