@@ -9,12 +9,14 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// errNoLocalBundle ends a bundle stream while the node has no local bundle.
-// SPIFFE Workload API 5.2.2 and 6.2.2: a response must contain at least the
-// bundle of the server's own trust domain. SPIFFE Workload Endpoint 6: clients
-// retry Unavailable with a backoff.
+// errNoLocalBundle ends a bundle stream while the node has no local bundle, and
+// while the source returns no snapshot because the node is still loading its
+// replicated state after a start. SPIFFE Workload API 5.2.2 and 6.2.2: a
+// response must contain at least the bundle of the server's own trust domain.
+// SPIFFE Workload Endpoint 6: clients retry Unavailable with a backoff.
 var errNoLocalBundle = status.Error(codes.Unavailable,
-	"no local trust bundle yet: the node is still starting; retry with a backoff")
+	"no local trust bundle yet: the node is still starting or loading its replicated "+
+		"state; retry with a backoff")
 
 // x509BundleMap returns the X.509 authorities of every trust domain keyed by the
 // trust domain's SPIFFE ID, each as concatenated ASN.1 DER certificates (SPIFFE
