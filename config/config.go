@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -188,9 +189,10 @@ type Relationship struct {
 	BundleFormat string
 	// CAFile contains PEM roots for https_web. Empty means the system roots.
 	CAFile string
-	// AllowedIDPrefixes is a comma-separated list of SPIFFE ID prefixes that the
-	// peer's credentials must fall under. Empty allows the whole trust domain.
-	AllowedIDPrefixes string
+	// AllowedIDPrefixes are the SPIFFE ID prefixes that the peer's credentials
+	// must fall under, written as a YAML list or one comma-separated string.
+	// Empty allows the whole trust domain.
+	AllowedIDPrefixes []string
 }
 
 // HealthConfig is the HTTP listener for /healthz, /readyz and /metrics.
@@ -296,8 +298,10 @@ func Default() *Config {
 // FillDerived sets the defaults that depend on other keys, leaving every
 // non-empty value alone: admin.socket_path from data_dir,
 // bundle_endpoint.spiffe_id from trust_domain and the bundle format of each
-// relationship.
+// relationship. It also removes repeated ID prefixes, as the node does for the
+// prefixes of a relationship.
 func (c *Config) FillDerived() {
+	c.Authority.MintAllowedIDPrefixes = withoutDuplicates(c.Authority.MintAllowedIDPrefixes)
 	if c.Admin.SocketPath == "" && c.DataDir != "" {
 		c.Admin.SocketPath = filepath.Join(c.DataDir, "admin.sock")
 	}
@@ -313,6 +317,17 @@ func (c *Config) FillDerived() {
 			c.Federation.TrustDomains[name] = rel
 		}
 	}
+}
+
+// withoutDuplicates returns values in their order without repeats, nil for none.
+func withoutDuplicates(values []string) []string {
+	var out []string
+	for _, v := range values {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // EffectivePublishLead returns authority.publish_lead, or DefaultPublishLeadHints

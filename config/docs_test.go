@@ -35,6 +35,9 @@ func TestDocsListEveryKey(t *testing.T) {
 	for field := range relationshipFields {
 		require.Contains(t, docs, "| `"+field+"` |", "relationship key %s undocumented", field)
 	}
+	for field := range relationshipListFields {
+		require.Contains(t, docs, "| `"+field+"` |", "relationship key %s undocumented", field)
+	}
 }
 
 // TestDocsExampleLoads loads the complete example of the docs, which sets every
@@ -46,6 +49,12 @@ func TestDocsExampleLoads(t *testing.T) {
 	require.NotEqual(t, -1, start)
 	example := docs[start+len("```yaml\n"):]
 	example = example[:strings.Index(example, "```")]
+	// Load reads the files of the static relationships, so point them at real ones.
+	bundlePath, caPath := writeBundleFile(t), writeCAFile(t)
+	require.Contains(t, example, "/etc/bundlex/org-b.json")
+	require.Contains(t, example, "/etc/bundlex/org-c-ca.pem")
+	example = strings.NewReplacer("/etc/bundlex/org-b.json", bundlePath,
+		"/etc/bundlex/org-c-ca.pem", caPath).Replace(example)
 
 	cfg, err := Load(LoadOptions{ConfigFile: writeFile(t, example)})
 	require.NoError(t, err)
@@ -54,7 +63,7 @@ func TestDocsExampleLoads(t *testing.T) {
 	want.Cluster.RaftAdvertiseAddress = want.Cluster.RaftAddress
 	want.Cluster.GossipAdvertiseAddress = want.Cluster.GossipAddress
 	require.Len(t, cfg.Federation.TrustDomains, 3)
-	require.Equal(t, "/etc/bundlex/org-b.json", cfg.Federation.TrustDomains["org-b.test"].BundlePath)
+	require.Equal(t, bundlePath, cfg.Federation.TrustDomains["org-b.test"].BundlePath)
 	require.Equal(t, ProfileHTTPSWeb, cfg.Federation.TrustDomains["org-c.test"].Profile)
 	require.Contains(t, cfg.Federation.TrustDomains, "eu.org-d.test")
 	cfg.Federation.TrustDomains = want.Federation.TrustDomains

@@ -18,7 +18,13 @@ var relationshipFields = map[string]func(r *Relationship) *string{
 	"bundle_path":         func(r *Relationship) *string { return &r.BundlePath },
 	"bundle_format":       func(r *Relationship) *string { return &r.BundleFormat },
 	"ca_file":             func(r *Relationship) *string { return &r.CAFile },
-	"allowed_id_prefixes": func(r *Relationship) *string { return &r.AllowedIDPrefixes },
+}
+
+// relationshipListFields maps each list key of a static relationship to its
+// field. A list is written as a YAML list or as one comma-separated string, as
+// for the list settings such as authority.mint_allowed_id_prefixes.
+var relationshipListFields = map[string]func(r *Relationship) *[]string{
+	"allowed_id_prefixes": func(r *Relationship) *[]string { return &r.AllowedIDPrefixes },
 }
 
 // yamlSource is one YAML or JSON document: the config file, or the value of the
@@ -117,6 +123,11 @@ func (s yamlSource) checkSettingNode(key string, value *yaml.Node) error {
 		}
 		return nil
 	}
+	return s.checkListNode(key, value)
+}
+
+// checkListNode accepts a scalar or a list of non-null scalars.
+func (s yamlSource) checkListNode(key string, value *yaml.Node) error {
 	switch value.Kind {
 	case yaml.ScalarNode:
 		return nil
@@ -172,11 +183,18 @@ func (s yamlSource) parseRelationship(name string, node *yaml.Node) (Relationshi
 	for i := 0; i+1 < len(node.Content); i += 2 {
 		keyNode, value := node.Content[i], resolveAlias(node.Content[i+1])
 		key := relationshipKey(name, keyNode.Value)
+		if listField, ok := relationshipListFields[keyNode.Value]; ok {
+			errs = append(errs, s.parseListNode(key, value, listField(&rel)))
+			continue
+		}
 		field, ok := relationshipFields[keyNode.Value]
 		switch {
 		case !ok:
-			candidates := make([]string, 0, len(relationshipFields))
+			candidates := make([]string, 0, len(relationshipFields)+len(relationshipListFields))
 			for known := range relationshipFields {
+				candidates = append(candidates, relationshipKey(name, known))
+			}
+			for known := range relationshipListFields {
 				candidates = append(candidates, relationshipKey(name, known))
 			}
 			errs = append(errs, s.unknownKey(keyNode, key, candidates))
@@ -189,6 +207,31 @@ func (s yamlSource) parseRelationship(name string, node *yaml.Node) (Relationshi
 		}
 	}
 	return rel, errors.Join(errs...)
+}
+
+// parseListNode stores a YAML list of strings, or one comma-separated string,
+// into dst with the rules of decodeList. Null leaves dst empty.
+func (s yamlSource) parseListNode(key string, value *yaml.Node, dst *[]string) error {
+	if isNull(value) {
+		return nil
+	}
+	if err := s.checkListNode(key, value); err != nil {
+		return err
+	}
+	var raw any = value.Value
+	if value.Kind == yaml.SequenceNode {
+		items := make([]string, 0, len(value.Content))
+		for _, item := range value.Content {
+			items = append(items, resolveAlias(item).Value)
+		}
+		raw = items
+	}
+	list, err := decodeList(key, raw)
+	if err != nil {
+		return s.errorAt(value, err)
+	}
+	*dst = list
+	return nil
 }
 
 // relationshipKey names a relationship key in errors. Brackets keep the dots of

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -14,11 +15,11 @@ federation:
       bundle_endpoint_url: https://bundle.org-b.test:8443/
       profile: https_spiffe
       endpoint_spiffe_id: spiffe://org-b.test/bundlex
-      bundle_path: /etc/bundlex/org-b.json
+      bundle_path: BUNDLE_PATH
     eu.west.org-c.test:
       bundle_endpoint_url: https://org-c.test/trust/bundle
       profile: https_web
-      ca_file: /etc/bundlex/org-c-ca.pem
+      ca_file: CA_PATH
     org_d.test:
       bundle_endpoint_url: https://bundle.org-b.test:8443/org-d
       profile: https_spiffe
@@ -26,9 +27,20 @@ federation:
       bundle_format: pem
 `
 
+// writeRelationshipsFile writes relationshipsFile with real bootstrap bundle
+// and CA files and returns the paths of the three files.
+func writeRelationshipsFile(t *testing.T) (configPath, bundlePath, caPath string) {
+	t.Helper()
+	bundlePath, caPath = writeBundleFile(t), writeCAFile(t)
+	content := strings.NewReplacer("BUNDLE_PATH", bundlePath, "CA_PATH", caPath).
+		Replace(relationshipsFile)
+	return writeFile(t, content), bundlePath, caPath
+}
+
 func TestLoadDottedTrustDomainNames(t *testing.T) {
 	clearEnv(t)
-	cfg, err := Load(LoadOptions{ConfigFile: writeFile(t, relationshipsFile)})
+	configPath, bundlePath, caPath := writeRelationshipsFile(t)
+	cfg, err := Load(LoadOptions{ConfigFile: configPath})
 	require.NoError(t, err)
 
 	require.Equal(t, map[string]Relationship{
@@ -36,13 +48,13 @@ func TestLoadDottedTrustDomainNames(t *testing.T) {
 			BundleEndpointURL: "https://bundle.org-b.test:8443/",
 			Profile:           ProfileHTTPSSPIFFE,
 			EndpointSPIFFEID:  "spiffe://org-b.test/bundlex",
-			BundlePath:        "/etc/bundlex/org-b.json",
+			BundlePath:        bundlePath,
 			BundleFormat:      BundleFormatSPIFFE,
 		},
 		"eu.west.org-c.test": {
 			BundleEndpointURL: "https://org-c.test/trust/bundle",
 			Profile:           ProfileHTTPSWeb,
-			CAFile:            "/etc/bundlex/org-c-ca.pem",
+			CAFile:            caPath,
 			BundleFormat:      BundleFormatSPIFFE,
 		},
 		"org_d.test": {
@@ -73,9 +85,10 @@ federation:
 
 func TestLoadRelationshipsFromEnv(t *testing.T) {
 	clearEnv(t)
+	configPath, _, _ := writeRelationshipsFile(t)
 	t.Setenv("BUNDLEX_FEDERATION_TRUST_DOMAINS",
 		`{"org-e.test": {"bundle_endpoint_url": "https://org-e.test/", "profile": "https_web"}}`)
-	cfg, err := Load(LoadOptions{ConfigFile: writeFile(t, relationshipsFile)})
+	cfg, err := Load(LoadOptions{ConfigFile: configPath})
 	require.NoError(t, err)
 
 	// The variable replaces the file's map as a whole.
@@ -90,19 +103,21 @@ func TestLoadRelationshipsFromEnv(t *testing.T) {
 
 func TestLoadRelationshipsEmptyEnvClears(t *testing.T) {
 	clearEnv(t)
+	configPath, _, _ := writeRelationshipsFile(t)
 	t.Setenv("BUNDLEX_FEDERATION_TRUST_DOMAINS", "")
-	cfg, err := Load(LoadOptions{ConfigFile: writeFile(t, relationshipsFile)})
+	cfg, err := Load(LoadOptions{ConfigFile: configPath})
 	require.NoError(t, err)
 	require.Empty(t, cfg.Federation.TrustDomains)
 }
 
 func TestLoadRelationshipsFlagBeatsEnv(t *testing.T) {
 	clearEnv(t)
+	configPath, _, _ := writeRelationshipsFile(t)
 	t.Setenv("BUNDLEX_FEDERATION_TRUST_DOMAINS",
 		`{"org-e.test": {"bundle_endpoint_url": "https://org-e.test/", "profile": "https_web"}}`)
 	flags := parseFlags(t, `--federation-trust-domains={"org-f.test": `+
 		`{"bundle_endpoint_url": "https://org-f.test/", "profile": "https_web"}}`)
-	cfg, err := Load(LoadOptions{ConfigFile: writeFile(t, relationshipsFile), Flags: flags})
+	cfg, err := Load(LoadOptions{ConfigFile: configPath, Flags: flags})
 	require.NoError(t, err)
 	require.Equal(t, []string{"org-f.test"}, relationshipNames(cfg))
 }

@@ -2,7 +2,8 @@ package config
 
 import (
 	"fmt"
-	"strings"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
 // validateConsumers checks the Workload API socket and SVID settings, the verify
@@ -20,12 +21,10 @@ func (c *Config) validateConsumers() []error {
 		errs = append(errs, invalid("verify.clock_skew", skew, fmt.Sprintf(
 			"use a duration from 0s to %s", MaxVerifyClockSkew)))
 	}
-	base := "spiffe://" + c.TrustDomain
-	for _, prefix := range c.Authority.MintAllowedIDPrefixes {
-		if prefix != base && !strings.HasPrefix(prefix, base+"/") {
-			errs = append(errs, invalid("authority.mint_allowed_id_prefixes", prefix,
-				fmt.Sprintf("use prefixes in the local trust domain, such as %s/agents/", base)))
-		}
+	// Without a valid trust domain, the trust_domain error already names the cause.
+	if td, err := spiffeid.TrustDomainFromString(c.TrustDomain); err == nil {
+		errs = append(errs, checkIDPrefixes("authority.mint_allowed_id_prefixes", td,
+			c.Authority.MintAllowedIDPrefixes)...)
 	}
 	return errs
 }

@@ -1,10 +1,13 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
 	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
 func (c *Config) validateAuthority() []error {
@@ -149,7 +152,18 @@ func (c *Config) validateRelationships() []error {
 	return errs
 }
 
+// validateRelationship checks one static relationship key by key. When those
+// checks pass, it also runs the node's own check, so that a relationship the
+// configuration accepts is never rejected when the leader applies it.
 func (c *Config) validateRelationship(name string, rel Relationship) []error {
+	errs := c.checkRelationshipKeys(name, rel)
+	if errors.Join(errs...) != nil {
+		return errs
+	}
+	return []error{c.checkRelationshipAsNode(name, rel)}
+}
+
+func (c *Config) checkRelationshipKeys(name string, rel Relationship) []error {
 	key := func(field string) string { return relationshipKey(name, field) }
 	var errs []error
 	if err := checkTrustDomainName(key(""), name); err != nil {
@@ -157,6 +171,10 @@ func (c *Config) validateRelationship(name string, rel Relationship) []error {
 	} else if name == c.TrustDomain {
 		errs = append(errs, invalid(key(""), name,
 			"use another trust domain; this is the local one, whose bundle the node publishes"))
+	} else {
+		td := spiffeid.RequireTrustDomainFromString(name)
+		errs = append(errs, checkIDPrefixes(key("allowed_id_prefixes"), td,
+			rel.AllowedIDPrefixes)...)
 	}
 	errs = append(errs, checkEndpointURL(key("bundle_endpoint_url"), rel.BundleEndpointURL))
 	// SPIFFE Federation 5.1: the profile is configured explicitly, never guessed.

@@ -9,6 +9,7 @@ import (
 )
 
 func TestValidateAcceptsValidConfigs(t *testing.T) {
+	bundlePath, caPath := writeBundleFile(t), writeCAFile(t)
 	tests := []struct {
 		name   string
 		modify func(c *Config)
@@ -43,13 +44,13 @@ func TestValidateAcceptsValidConfigs(t *testing.T) {
 					BundleEndpointURL: "https://bundle.org-b.test:8443/",
 					Profile:           ProfileHTTPSSPIFFE,
 					EndpointSPIFFEID:  "spiffe://org-b.test/bundlex",
-					BundlePath:        "/etc/bundlex/org-b.json",
+					BundlePath:        bundlePath,
 					BundleFormat:      BundleFormatSPIFFE,
 				},
 				"org-c.test": {
 					BundleEndpointURL: "https://org-c.test/bundle?format=spiffe",
 					Profile:           ProfileHTTPSWeb,
-					CAFile:            "/etc/bundlex/org-c-ca.pem",
+					CAFile:            caPath,
 					BundleFormat:      BundleFormatSPIFFE,
 				},
 				"org-d.test": {

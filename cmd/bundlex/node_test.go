@@ -21,11 +21,20 @@ import (
 // its bundle endpoint once `bundlex healthcheck` passes.
 func startRealNode(t *testing.T) (string, string) {
 	t.Helper()
+	return startRealNodeWith(t, func(*config.Config) {})
+}
+
+// startRealNodeWith starts a node as startRealNode does, with the configuration
+// changed by modify.
+func startRealNodeWith(t *testing.T, modify func(*config.Config)) (string, string) {
+	t.Helper()
 	cfg, err := config.Dev("example.org")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = os.RemoveAll(cfg.DataDir) })
 	cfg.BundleEndpoint.Address = "127.0.0.1:0"
 	cfg.Health.Address = ""
+	modify(cfg)
+	cfg.FillDerived()
 	require.NoError(t, cfg.Validate())
 
 	n, err := node.New(cfg, slog.New(slog.DiscardHandler))

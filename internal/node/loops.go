@@ -82,8 +82,10 @@ func (n *Node) startLeading(ctx context.Context) context.CancelFunc {
 }
 
 // lead runs the leader's duties until ctx ends: static relationships, the local
-// bundle and peer polling.
+// bundle and peer polling. A static relationship that fails its checks is
+// retried in the background and delays none of the others.
 func (n *Node) lead(ctx context.Context) {
+	var rejected []string
 	for ctx.Err() == nil {
 		// hashicorp/raft applies the entries of earlier terms to the FSM only once
 		// the new leader commits an entry of its own term. Before that, the reads
@@ -91,7 +93,7 @@ func (n *Node) lead(ctx context.Context) {
 		// the file would never be deleted.
 		err := n.store.Raft().Barrier(n.cfg.Raft.ApplyTimeout).Error()
 		if err == nil {
-			err = n.syncStaticRelationships(ctx)
+			rejected, err = n.syncStaticRelationships(ctx)
 		}
 		if err == nil {
 			err = n.publishCurrent(ctx)
@@ -103,6 +105,9 @@ func (n *Node) lead(ctx context.Context) {
 		if !sleep(ctx, retryDelay) {
 			return
 		}
+	}
+	if len(rejected) > 0 {
+		n.goRun(func() { n.retryStaticRelationships(ctx, rejected) })
 	}
 	n.goRun(func() { n.poller.Run(ctx) })
 	if n.builtin != nil {

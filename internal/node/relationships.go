@@ -3,11 +3,12 @@ package node
 import (
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
+	"maps"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
@@ -23,78 +24,55 @@ type relationshipInput struct {
 	bootstrap *bundle.Bundle
 }
 
-// checkRelationship validates a relationship as an operator gave it: trust domain
-// and IDs (SPIFFE-ID 2), URL (SPIFFE Federation 5.2.x.1), an explicit profile
-// (SPIFFE Federation 5.1, 7.2) and the trust needed to authenticate an
-// https_spiffe endpoint (SPIFFE Federation 5.2.2.2).
+// checkRelationship validates a relationship as an operator gave it through the
+// admin API.
 func (n *Node) checkRelationship(req admin.RelationshipRequest) (*relationshipInput, error) {
-	td, err := bundle.ParseTrustDomain(req.TrustDomain)
-	if err != nil {
-		return nil, invalidArg("%v", err)
-	}
-	if td == n.td {
-		return nil, invalidArg("trust domain %s is this node's own trust domain; "+
-			"a relationship names another trust domain", td.Name())
-	}
-	if _, err := federation.ValidateEndpointURL(req.BundleEndpointURL); err != nil {
-		return nil, invalidArg("%v", err)
-	}
-	if req.Profile == "" {
-		return nil, invalidArg("profile is missing for %s: set https_spiffe or https_web; "+
-			"bundlex never guesses the profile", td.Name())
-	}
-	profile, err := federation.ParseProfile(req.Profile)
-	if err != nil {
-		return nil, invalidArg("%v", err)
-	}
-	in := &relationshipInput{rel: raft.Relationship{
-		TrustDomain:       td.Name(),
+	return n.checkSpec(federation.RelationshipSpec{
+		TrustDomain:       req.TrustDomain,
 		BundleEndpointURL: req.BundleEndpointURL,
-		Profile:           string(profile),
+		Profile:           req.Profile,
+		EndpointSPIFFEID:  req.EndpointSPIFFEID,
+		CAPEM:             req.CAPEM,
 		AllowedIDPrefixes: req.AllowedIDPrefixes,
-	}}
-	if req.Bootstrap != "" {
-		if in.bootstrap, err = parseBootstrap(td, req.Bootstrap, req.BootstrapFormat); err != nil {
-			return nil, err
-		}
+		Bootstrap:         req.Bootstrap,
+		BootstrapFormat:   req.BootstrapFormat,
+	})
+}
+
+// checkSpec validates a relationship with federation.CheckRelationship, which
+// the configuration also runs on each static relationship at load. Then it checks
+// what depends on the stored bundles: that an https_spiffe endpoint can be
+// authenticated.
+func (n *Node) checkSpec(spec federation.RelationshipSpec) (*relationshipInput, error) {
+	checked, err := federation.CheckRelationship(n.td, spec)
+	if err != nil {
+		return nil, invalidArg("%v", err)
 	}
-	if req.CAPEM != "" {
-		if profile != federation.ProfileHTTPSWeb {
-			return nil, invalidArg("a CA file applies to https_web only; %s uses %s", td.Name(), profile)
-		}
-		if _, err := parseCAPEM(req.CAPEM); err != nil {
-			return nil, invalidArg("CA file for %s: %v", td.Name(), err)
-		}
-		in.rel.CAPEM = []byte(req.CAPEM)
+	in := &relationshipInput{
+		rel: raft.Relationship{
+			TrustDomain:       checked.TrustDomain.Name(),
+			BundleEndpointURL: spec.BundleEndpointURL,
+			Profile:           string(checked.Profile),
+			AllowedIDPrefixes: checked.AllowedIDPrefixes,
+		},
+		bootstrap: checked.Bootstrap,
 	}
-	if err := checkPrefixes(td, req.AllowedIDPrefixes); err != nil {
-		return nil, err
+	if spec.CAPEM != "" {
+		in.rel.CAPEM = []byte(spec.CAPEM)
 	}
-	if profile == federation.ProfileHTTPSWeb {
-		if req.EndpointSPIFFEID != "" {
-			return nil, invalidArg("endpoint SPIFFE ID %q applies to https_spiffe only; "+
-				"https_web takes no parameters besides URL and trust domain (SPIFFE Federation "+
-				"5.2.1.2)", req.EndpointSPIFFEID)
-		}
+	if checked.Profile == federation.ProfileHTTPSWeb {
 		return in, nil
 	}
-	return in, n.checkSPIFFEEndpoint(in, td, req.EndpointSPIFFEID)
+	in.rel.EndpointSPIFFEID = checked.EndpointID.String()
+	return in, n.checkSPIFFEEndpoint(in, checked.TrustDomain, checked.EndpointID)
 }
 
 // checkSPIFFEEndpoint checks that the endpoint ID of an https_spiffe relationship
 // can be authenticated: a self-serving endpoint needs a bootstrap bundle (SPIFFE
 // Federation 5.2.2.2), and an endpoint in another trust domain needs that trust
 // domain's bundle to be known already.
-func (n *Node) checkSPIFFEEndpoint(in *relationshipInput, td spiffeid.TrustDomain, raw string) error {
-	if raw == "" {
-		return invalidArg("endpoint SPIFFE ID is missing for %s: https_spiffe needs the ID the "+
-			"endpoint presents, such as spiffe://%s/spire/server", td.Name(), td.Name())
-	}
-	id, err := bundle.ParseID(raw)
-	if err != nil {
-		return invalidArg("%v", err)
-	}
-	in.rel.EndpointSPIFFEID = id.String()
+func (n *Node) checkSPIFFEEndpoint(in *relationshipInput, td spiffeid.TrustDomain,
+	id spiffeid.ID) error {
 	endpointTD := id.TrustDomain()
 	if endpointTD == td {
 		_, stored := n.store.FederatedBundle(td.Name())
@@ -117,10 +95,6 @@ func (n *Node) checkSPIFFEEndpoint(in *relationshipInput, td spiffeid.TrustDomai
 	return nil
 }
 
-func parseBootstrap(td spiffeid.TrustDomain, data, formatName string) (*bundle.Bundle, error) {
-	return parseBundleInput("bootstrap bundle", td, data, formatName)
-}
-
 // parseBundleInput parses a bundle that an operator sent. label names it in errors.
 func parseBundleInput(label string, td spiffeid.TrustDomain, data, formatName string) (*bundle.Bundle, error) {
 	format, err := bundle.ParseFormat(formatName)
@@ -134,75 +108,27 @@ func parseBundleInput(label string, td spiffeid.TrustDomain, data, formatName st
 	return b, nil
 }
 
+// parseCAPEM parses the CA certificates of an https_web relationship with the
+// same function that checked them before they were stored.
 func parseCAPEM(data string) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	rest := []byte(data)
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("PEM block %q is not a CERTIFICATE", block.Type)
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("certificate %d: %v", len(certs)+1, err)
-		}
-		certs = append(certs, cert)
-	}
-	if len(certs) == 0 {
-		return nil, errors.New("no PEM certificate found")
-	}
-	return certs, nil
-}
-
-// checkPrefixes checks that each allowed ID prefix names a path in td.
-func checkPrefixes(td spiffeid.TrustDomain, prefixes []string) error {
-	base := td.IDString()
-	for _, p := range prefixes {
-		if p != base && !strings.HasPrefix(p, base+"/") {
-			return invalidArg("allowed ID prefix %q is not in trust domain %s: "+
-				"start it with %s/", p, td.Name(), base)
-		}
-	}
-	return nil
+	return federation.ParseCAPEM(data)
 }
 
 // syncStaticRelationships makes the stored static relationships match the
 // configuration file: creates the new ones, updates the changed ones and deletes
-// the ones that were removed from the file.
-func (n *Node) syncStaticRelationships(ctx context.Context) error {
+// the ones that were removed from the file. A relationship that fails its checks
+// is logged and returned in rejected, and the others are still applied, so
+// that one of them never keeps the leader from publishing the local bundle. The
+// error is a store error, which fails the whole sync.
+func (n *Node) syncStaticRelationships(ctx context.Context) (rejected []string, err error) {
+	names := slices.Sorted(maps.Keys(n.cfg.Federation.TrustDomains))
+	rejected, err = n.applyStatic(ctx, names)
+	if err != nil {
+		return nil, err
+	}
 	wanted := map[string]bool{}
-	for name, rel := range n.cfg.Federation.TrustDomains {
-		req := admin.RelationshipRequest{
-			TrustDomain:       name,
-			BundleEndpointURL: rel.BundleEndpointURL,
-			Profile:           rel.Profile,
-			EndpointSPIFFEID:  rel.EndpointSPIFFEID,
-			BootstrapFormat:   rel.BundleFormat,
-		}
-		for _, prefix := range strings.Split(rel.AllowedIDPrefixes, ",") {
-			if prefix = strings.TrimSpace(prefix); prefix != "" {
-				req.AllowedIDPrefixes = append(req.AllowedIDPrefixes, prefix)
-			}
-		}
-		if err := readInto(&req.Bootstrap, rel.BundlePath, "bundle_path", name); err != nil {
-			return err
-		}
-		if err := readInto(&req.CAPEM, rel.CAFile, "ca_file", name); err != nil {
-			return err
-		}
-		in, err := n.checkRelationship(req)
-		if err != nil {
-			return fmt.Errorf("node: federation.trust_domains.%s: %w", name, err)
-		}
-		in.rel.Static = true
-		wanted[in.rel.TrustDomain] = true
-		if err := n.putStatic(ctx, in); err != nil {
-			return err
-		}
+	for _, name := range names {
+		wanted[name] = true
 	}
 	for _, rel := range n.store.Relationships() {
 		if rel.Static && !wanted[rel.TrustDomain] {
@@ -210,12 +136,69 @@ func (n *Node) syncStaticRelationships(ctx context.Context) error {
 				"trust_domain", rel.TrustDomain)
 			err := n.store.Apply(ctx, raft.DeleteRelationship{TrustDomain: rel.TrustDomain})
 			if err != nil && !errors.Is(err, raft.ErrNotFound) {
-				return err
+				return nil, err
 			}
 		}
 	}
-	return nil
+	return rejected, nil
 }
+
+// applyStatic creates or updates the static relationships of names and returns
+// the names of those that failed their checks, each logged with its reason.
+func (n *Node) applyStatic(ctx context.Context, names []string) (rejected []string, err error) {
+	for _, name := range names {
+		in, reason := n.checkStatic(name)
+		if reason != nil {
+			n.log.Error("static relationship rejected; the node serves the other relationships "+
+				"and the local bundle without it and retries it", "trust_domain", name,
+				"error", reason)
+			rejected = append(rejected, name)
+			continue
+		}
+		if err := n.putStatic(ctx, in); err != nil {
+			return nil, err
+		}
+	}
+	return rejected, nil
+}
+
+// checkStatic reads the files of the static relationship name and checks it as
+// the admin API checks a relationship.
+func (n *Node) checkStatic(name string) (*relationshipInput, error) {
+	spec, err := n.cfg.Federation.TrustDomains[name].Spec(name)
+	if err != nil {
+		return nil, err
+	}
+	in, err := n.checkSpec(spec)
+	if err != nil {
+		return nil, fmt.Errorf("node: federation.trust_domains.%s: %w", name, err)
+	}
+	in.rel.Static = true
+	return in, nil
+}
+
+// retryStaticRelationships applies the rejected static relationships again,
+// with a delay from retryDelay that doubles up to maxStaticRetryDelay, until
+// all of them are stored or ctx ends. A relationship can start to pass when the
+// bundle that authenticates its endpoint becomes known or its file is fixed.
+func (n *Node) retryStaticRelationships(ctx context.Context, rejected []string) {
+	delay := retryDelay
+	for len(rejected) > 0 && sleep(ctx, delay) {
+		still, err := n.applyStatic(ctx, rejected)
+		switch {
+		case err == nil:
+			rejected = still
+		case ctx.Err() == nil:
+			n.log.Error("applying static relationships failed", "error", err,
+				"trust_domains", rejected)
+		}
+		delay = min(2*delay, maxStaticRetryDelay)
+	}
+}
+
+// maxStaticRetryDelay is the longest pause between two attempts to apply a
+// rejected static relationship.
+const maxStaticRetryDelay = time.Minute
 
 func (n *Node) putStatic(ctx context.Context, in *relationshipInput) error {
 	stored, ok := n.store.Relationship(in.rel.TrustDomain)
@@ -238,18 +221,6 @@ func sameRelationship(a, b raft.Relationship) bool {
 		a.EndpointSPIFFEID == b.EndpointSPIFFEID && string(a.CAPEM) == string(b.CAPEM) &&
 		a.Static == b.Static && strings.Join(a.AllowedIDPrefixes, "\n") ==
 		strings.Join(b.AllowedIDPrefixes, "\n")
-}
-
-func readInto(dst *string, path, key, td string) error {
-	if path == "" {
-		return nil
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("node: federation.trust_domains.%s.%s: %w", td, key, err)
-	}
-	*dst = string(data)
-	return nil
 }
 
 // createRelationship stores a new relationship with its bootstrap bundle.
