@@ -261,7 +261,7 @@ func TestEndpointServerCapsConnections(t *testing.T) {
 	require.Equal(t, maxConnections, server.listener.Open())
 	logsMu.Lock()
 	require.Contains(t, logs.String(), "connection limit reached")
-	require.Contains(t, logs.String(), "setting=test.max_connections")
+	require.Contains(t, logs.String(), "limit=test.max_connections")
 	logsMu.Unlock()
 
 	close(handler.release)

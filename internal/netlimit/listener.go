@@ -33,7 +33,7 @@ type Listener struct {
 	closed    chan struct{}
 	closeOnce sync.Once
 	logger    *slog.Logger
-	setting   string
+	limitName string
 	waits     atomic.Uint64
 	// lastFullLog is the Unix nanosecond time of the last warning.
 	lastFullLog atomic.Int64
@@ -41,22 +41,23 @@ type Listener struct {
 
 // NewListener returns a Listener that keeps at most maxConnections of inner's
 // connections open. When Accept has to wait, it logs a warning to logger at most
-// once per FullLogInterval, naming setting, the configuration key of the cap.
+// once per FullLogInterval, naming limitName: the configuration key or constant
+// that sets the cap.
 func NewListener(inner net.Listener, maxConnections int, logger *slog.Logger,
-	setting string) (*Listener, error) {
+	limitName string) (*Listener, error) {
 	if maxConnections < 1 {
 		return nil, fmt.Errorf("netlimit: invalid maximum of %d connections for %s: "+
-			"use at least 1", maxConnections, setting)
+			"use at least 1", maxConnections, limitName)
 	}
 	if logger == nil {
 		logger = slog.Default()
 	}
 	return &Listener{
-		Listener: inner,
-		slots:    make(chan struct{}, maxConnections),
-		closed:   make(chan struct{}),
-		logger:   logger,
-		setting:  setting,
+		Listener:  inner,
+		slots:     make(chan struct{}, maxConnections),
+		closed:    make(chan struct{}),
+		logger:    logger,
+		limitName: limitName,
 	}, nil
 }
 
@@ -95,9 +96,8 @@ func (l *Listener) logFull() {
 		return
 	}
 	l.logger.Warn("connection limit reached: new connections wait in the accept queue "+
-		"until an open one closes; raise "+l.setting+" if this load is expected",
-		"address", l.Addr().String(), "max_connections", cap(l.slots),
-		"setting", l.setting)
+		"until an open one closes", "address", l.Addr().String(),
+		"max_connections", cap(l.slots), "limit", l.limitName)
 }
 
 // Close closes the wrapped listener and ends any Accept that waits for a slot.

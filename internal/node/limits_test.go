@@ -153,7 +153,7 @@ func TestNodeListenersCapConnections(t *testing.T) {
 				second <- err == nil
 			}()
 			require.Eventually(t, func() bool {
-				return strings.Contains(logs.String(), "setting="+tt.setting)
+				return strings.Contains(logs.String(), "limit="+tt.setting)
 			}, 30*time.Second, 10*time.Millisecond, "no warning that the cap is reached")
 			require.Never(t, func() bool { return len(second) > 0 }, time.Second,
 				10*time.Millisecond, "second handshake ended while the first connection was open")
