@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -73,6 +74,45 @@ func (t IDPathTemplate) FixedPrefix() string {
 		return t.text[:i]
 	}
 	return t.text
+}
+
+// CanExpandTo reports whether the template expands to path for some user and
+// group ID from 0 to 2^32-1.
+func (t IDPathTemplate) CanExpandTo(path string) bool {
+	var pattern strings.Builder
+	var placeholders []string
+	pattern.WriteString("^")
+	rest := t.text
+	for {
+		open := strings.IndexByte(rest, '{')
+		if open < 0 {
+			break
+		}
+		end := open + strings.IndexByte(rest[open:], '}')
+		pattern.WriteString(regexp.QuoteMeta(rest[:open]))
+		// Expand writes decimal numbers without leading zeros.
+		pattern.WriteString("(0|[1-9][0-9]*)")
+		placeholders = append(placeholders, rest[open:end+1])
+		rest = rest[end+1:]
+	}
+	pattern.WriteString(regexp.QuoteMeta(rest) + "$")
+	match := regexp.MustCompile(pattern.String()).FindStringSubmatch(path)
+	if match == nil {
+		return false
+	}
+	values := map[string]string{}
+	for i, placeholder := range placeholders {
+		value := match[i+1]
+		if _, err := strconv.ParseUint(value, 10, 32); err != nil {
+			return false
+		}
+		// A placeholder used twice expands to the same number both times.
+		if previous, ok := values[placeholder]; ok && previous != value {
+			return false
+		}
+		values[placeholder] = value
+	}
+	return true
 }
 
 // HasPlaceholder reports whether the expansion depends on the caller.

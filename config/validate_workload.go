@@ -3,6 +3,10 @@ package config
 import (
 	"fmt"
 	"strings"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/bundlex/bundlex/internal/authority"
 )
 
 // Keys of the Workload API's SVID issuance, named in errors.
@@ -51,11 +55,47 @@ func (c *Config) validateWorkloadSVIDs() []error {
 		return append(errs, invalidWrap(keySVIDPathTemplate, w.WorkloadSVIDPathTemplate, err,
 			"use a path such as /workload/uid/{uid}, with the placeholders {uid} and {gid}"))
 	}
+	// With a single allowed user, a fixed ID names that user as {uid} would.
+	if !template.HasPlaceholder() && len(w.WorkloadSVIDAllowedUIDs) != 1 {
+		return append(errs, invalid(keySVIDPathTemplate, template.String(),
+			"it has no placeholder, so every local caller would get the same SPIFFE ID and "+
+				"could act as any other; add {uid} or {gid}, such as /workload/uid/{uid}, or "+
+				"allow one user with "+keySVIDAllowedUIDs))
+	}
 	if c.TrustDomain == "" {
 		// The trust_domain error already names the cause.
 		return errs
 	}
+	errs = append(errs, c.checkTemplateReserved(template))
 	return append(errs, c.checkTemplateAllowed(template)...)
+}
+
+// checkTemplateReserved rejects a template that can yield one of the node's own
+// identities: an ID under the reserved path, or bundle_endpoint.spiffe_id.
+// Peers accept this node's https_spiffe bundle endpoint by that ID alone, so a
+// local caller with it could serve them any bundle. The admin API's mint
+// rejects the same IDs with authority.CheckMintID.
+func (c *Config) checkTemplateReserved(template IDPathTemplate) error {
+	reserved := "/" + authority.ReservedPathSegment
+	// A segment with a placeholder contains digits, so only a fixed first
+	// segment can be the reserved one, and then every expansion has it.
+	if authority.IsReservedPath(template.Expand(0, 0)) {
+		return invalid(keySVIDPathTemplate, template.String(), fmt.Sprintf(
+			"the IDs under spiffe://%s%s are reserved for bundlex's own identities, such as "+
+				"the bundle endpoint's SPIFFE ID; use a path outside %s, such as "+
+				"/workload/uid/{uid}", c.TrustDomain, reserved, reserved))
+	}
+	endpointID, err := spiffeid.FromString(c.BundleEndpoint.SPIFFEID)
+	if err != nil || endpointID.TrustDomain().Name() != c.TrustDomain {
+		// The bundle_endpoint.spiffe_id error already names the cause.
+		return nil
+	}
+	if template.CanExpandTo(endpointID.Path()) {
+		return invalid(keySVIDPathTemplate, template.String(), fmt.Sprintf(
+			"it can yield %s, the bundle_endpoint.spiffe_id that peers require from this "+
+				"node's https_spiffe endpoint; use a path that cannot yield that ID", endpointID))
+	}
+	return nil
 }
 
 // checkTemplateAllowed checks that every ID the template yields fits the

@@ -104,9 +104,25 @@ func TestValidateAcceptsWorkloadSVIDs(t *testing.T) {
 		{"prefix equal to the fixed part", func(c *Config) {
 			c.Authority.MintAllowedIDPrefixes = []string{"spiffe://example.org/workload/uid/"}
 		}},
-		{"template without placeholder", func(c *Config) {
+		{"fixed template for one user", func(c *Config) {
 			c.Consumers.WorkloadSVIDPathTemplate = "/workload/local"
+			c.Consumers.WorkloadSVIDAllowedUIDs = []uint32{1000}
 			c.Authority.MintAllowedIDPrefixes = []string{"spiffe://example.org/workload/local"}
+		}},
+		{"template never yields endpoint ID", func(c *Config) {
+			c.Consumers.WorkloadSVIDPathTemplate = "/w/{uid}/{uid}"
+			c.BundleEndpoint.SPIFFEID = "spiffe://example.org/w/1/2"
+		}},
+		{"endpoint ID with leading zero", func(c *Config) {
+			c.Consumers.WorkloadSVIDPathTemplate = "/w/{uid}"
+			c.BundleEndpoint.SPIFFEID = "spiffe://example.org/w/01"
+		}},
+		{"endpoint ID over 32 bits", func(c *Config) {
+			c.Consumers.WorkloadSVIDPathTemplate = "/w/{uid}"
+			c.BundleEndpoint.SPIFFEID = "spiffe://example.org/w/4294967296"
+		}},
+		{"reserved word later in path", func(c *Config) {
+			c.Consumers.WorkloadSVIDPathTemplate = "/workload/bundlex/{uid}"
 		}},
 		{"ttl without template", func(c *Config) {
 			c.Consumers.WorkloadSVIDPathTemplate = ""
@@ -180,6 +196,39 @@ func TestValidateWorkloadSVIDErrors(t *testing.T) {
 		}, "config: workload_api.svid_path_template: invalid value \"/" +
 			strings.Repeat("w", 2030) + "/{uid}\": the longest ID it yields has 2062 " +
 			"bytes; use a shorter path, because a SPIFFE ID has at most 2048 bytes"},
+		{"template without placeholder", func(c *Config) {
+			c.Consumers.WorkloadSVIDPathTemplate = "/bundlex"
+		}, `config: workload_api.svid_path_template: invalid value "/bundlex": it has no ` +
+			"placeholder, so every local caller would get the same SPIFFE ID and could act " +
+			"as any other; add {uid} or {gid}, such as /workload/uid/{uid}, or allow one " +
+			"user with workload_api.svid_allowed_uids"},
+		{"fixed template for two users", func(c *Config) {
+			c.Consumers.WorkloadSVIDPathTemplate = "/agents/planner"
+			c.Consumers.WorkloadSVIDAllowedUIDs = []uint32{1000, 1001}
+		}, `config: workload_api.svid_path_template: invalid value "/agents/planner": it ` +
+			"has no placeholder, so every local caller would get the same SPIFFE ID and " +
+			"could act as any other; add {uid} or {gid}, such as /workload/uid/{uid}, or " +
+			"allow one user with workload_api.svid_allowed_uids"},
+		{"reserved path", func(c *Config) {
+			c.Consumers.WorkloadSVIDPathTemplate = "/bundlex/{uid}"
+		}, `config: workload_api.svid_path_template: invalid value "/bundlex/{uid}": the ` +
+			"IDs under spiffe://example.org/bundlex are reserved for bundlex's own " +
+			"identities, such as the bundle endpoint's SPIFFE ID; use a path outside " +
+			"/bundlex, such as /workload/uid/{uid}"},
+		{"reserved path for one user", func(c *Config) {
+			c.Consumers.WorkloadSVIDPathTemplate = "/bundlex"
+			c.Consumers.WorkloadSVIDAllowedUIDs = []uint32{1000}
+		}, `config: workload_api.svid_path_template: invalid value "/bundlex": the ` +
+			"IDs under spiffe://example.org/bundlex are reserved for bundlex's own " +
+			"identities, such as the bundle endpoint's SPIFFE ID; use a path outside " +
+			"/bundlex, such as /workload/uid/{uid}"},
+		{"yields endpoint ID", func(c *Config) {
+			c.Consumers.WorkloadSVIDPathTemplate = "/spire/{uid}-{gid}"
+			c.BundleEndpoint.SPIFFEID = "spiffe://example.org/spire/0-1000"
+		}, `config: workload_api.svid_path_template: invalid value "/spire/{uid}-{gid}": ` +
+			"it can yield spiffe://example.org/spire/0-1000, the bundle_endpoint.spiffe_id " +
+			"that peers require from this node's https_spiffe endpoint; use a path that " +
+			"cannot yield that ID"},
 		{"allowed uids without template", func(c *Config) {
 			c.Consumers.WorkloadSVIDPathTemplate = ""
 			c.Consumers.WorkloadSVIDAllowedUIDs = []uint32{1000, 1001}

@@ -175,3 +175,42 @@ func TestSVIDMintHelpNamesPolicy(t *testing.T) {
 		})
 	}
 }
+
+func TestSVIDMintRejectsNodeIdentities(t *testing.T) {
+	socket, _ := startRealNode(t)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"x509 endpoint ID", []string{"svid", "mint", "x509", "--spiffe-id",
+			"spiffe://example.org/bundlex"}, "Error: authority: reserved SPIFFE ID: " +
+			"spiffe://example.org/bundlex is the SPIFFE ID of this node's bundle endpoint, " +
+			"which peers require from its https_spiffe endpoint, so it is never minted; use " +
+			"an ID of a workload, such as spiffe://example.org/workload\n"},
+		{"jwt endpoint ID", []string{"svid", "mint", "jwt", "--spiffe-id",
+			"spiffe://example.org/bundlex", "--audience", "b"}, "Error: authority: reserved " +
+			"SPIFFE ID: spiffe://example.org/bundlex is the SPIFFE ID of this node's bundle " +
+			"endpoint"},
+		{"x509 reserved path", []string{"x509", "mint", "--spiffe-id",
+			"spiffe://example.org/bundlex/node-2"}, "Error: authority: reserved SPIFFE ID: " +
+			"spiffe://example.org/bundlex/node-2 is under spiffe://example.org/bundlex, the " +
+			"path that bundlex keeps for its own identities, so it is never minted; use an ID " +
+			"outside that path, such as spiffe://example.org/workload\n"},
+		{"jwt trust domain ID", []string{"svid", "mint", "jwt", "--spiffe-id",
+			"spiffe://example.org", "--audience", "b"}, "Error: authority: SPIFFE ID " +
+			"spiffe://example.org has no path; an SVID needs a workload path such as " +
+			"spiffe://example.org/workload\n"},
+		{"x509 trust domain ID", []string{"svid", "mint", "x509", "--spiffe-id",
+			"spiffe://example.org"}, "Error: authority: SPIFFE ID spiffe://example.org has " +
+			"no path; an SVID needs a workload path such as spiffe://example.org/workload\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := runCLI(t, socket, "", tt.args...)
+			require.Equal(t, 1, code)
+			require.Empty(t, stdout)
+			require.True(t, strings.HasPrefix(stderr, tt.want), stderr)
+		})
+	}
+}

@@ -17,6 +17,9 @@ func (b *Builtin) MintJWTSVID(id spiffeid.ID, audience []string, ttl time.Durati
 	if err := b.checkMember(id); err != nil {
 		return "", err
 	}
+	if err := requirePath(id, "a JWT-SVID"); err != nil {
+		return "", err
+	}
 	// JWT-SVID 3.2: aud is required and holds at least one value.
 	if len(audience) == 0 {
 		return "", fmt.Errorf("authority: audience for JWT-SVID of %s is empty; pass at least "+

@@ -87,6 +87,9 @@ func TestMintJWTSVIDRejectsBadInput(t *testing.T) {
 			"contains an empty value"},
 		{"foreign trust domain", spiffeid.RequireFromString("spiffe://org-b.test/a"),
 			[]string{"x"}, "is not in trust domain org-a.test"},
+		{"trust domain ID", spiffeid.RequireFromString("spiffe://org-a.test"), []string{"x"},
+			"authority: SPIFFE ID spiffe://org-a.test has no path; a JWT-SVID needs a " +
+				"workload path such as spiffe://org-a.test/workload"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

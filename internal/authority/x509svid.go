@@ -41,9 +41,8 @@ func (b *Builtin) SignX509SVID(id spiffeid.ID, pub crypto.PublicKey, ttl time.Du
 	if err := b.checkMember(id); err != nil {
 		return nil, err
 	}
-	if id.Path() == "" {
-		return nil, fmt.Errorf("authority: SPIFFE ID %s has no path; an X509-SVID needs a "+
-			"workload path such as %s/workload", id, id)
+	if err := requirePath(id, "an X509-SVID"); err != nil {
+		return nil, err
 	}
 	switch pub.(type) {
 	case *ecdsa.PublicKey, *rsa.PublicKey, ed25519.PublicKey:

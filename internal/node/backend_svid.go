@@ -13,6 +13,7 @@ import (
 
 	"github.com/bundlex/bundlex/bundle"
 	"github.com/bundlex/bundlex/internal/admin"
+	"github.com/bundlex/bundlex/internal/authority"
 )
 
 // MintX509SVID issues an X509-SVID for an ID of the local trust domain.
@@ -85,6 +86,10 @@ func (n *Node) checkMint(rawID string, ttlSeconds int64, maxTTL time.Duration) (
 	if id.TrustDomain() != n.td {
 		return spiffeid.ID{}, 0, invalidArg("SPIFFE ID %s is not in the local trust domain %s; "+
 			"this node signs only for %s", id, n.td.Name(), n.td.Name())
+	}
+	// Neither the node's own identities nor a bare trust domain ID go to a caller.
+	if err := authority.CheckMintID(id, n.endpointID); err != nil {
+		return spiffeid.ID{}, 0, invalidArg("%v", err)
 	}
 	if !idAllowed(id, n.cfg.Authority.MintAllowedIDPrefixes) {
 		return spiffeid.ID{}, 0, invalidArg("SPIFFE ID %s is outside the prefixes this node may "+

@@ -14,6 +14,7 @@ import (
 	"github.com/bundlex/bundlex/bundle"
 	"github.com/bundlex/bundlex/config"
 	"github.com/bundlex/bundlex/federation"
+	"github.com/bundlex/bundlex/internal/authority"
 	"github.com/bundlex/bundlex/internal/output"
 	"github.com/bundlex/bundlex/internal/verify"
 	"github.com/bundlex/bundlex/internal/workload"
@@ -239,6 +240,9 @@ func (n *Node) workloadSVIDConfig() (*workload.SVIDConfig, error) {
 				return spiffeid.ID{}, err
 			}
 			// The same policy as the admin API's mint, checked again per ID.
+			if err := authority.CheckMintID(id, n.endpointID); err != nil {
+				return spiffeid.ID{}, err
+			}
 			if !idAllowed(id, prefixes) {
 				return spiffeid.ID{}, fmt.Errorf("SPIFFE ID %s is outside "+
 					"authority.mint_allowed_id_prefixes", id)

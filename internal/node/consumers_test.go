@@ -49,6 +49,21 @@ func TestWorkloadSVIDConfig(t *testing.T) {
 		require.EqualError(t, err, "SPIFFE ID spiffe://org-a.test/workload/uid/1000 is "+
 			"outside authority.mint_allowed_id_prefixes")
 	})
+	t.Run("own identities rejected per ID", func(t *testing.T) {
+		n := svidTestNode(t, "/spire/{uid}")
+		n.endpointID = spiffeid.RequireFromString("spiffe://org-a.test/spire/1000")
+		svids, err := n.workloadSVIDConfig()
+		require.NoError(t, err)
+		_, err = svids.IDFor(workload.Caller{UID: 1000})
+		require.ErrorIs(t, err, authority.ErrReservedID)
+		_, err = svids.IDFor(workload.Caller{UID: 1001})
+		require.NoError(t, err)
+
+		svids, err = svidTestNode(t, "/bundlex/{uid}").workloadSVIDConfig()
+		require.NoError(t, err)
+		_, err = svids.IDFor(workload.Caller{UID: 1000})
+		require.ErrorIs(t, err, authority.ErrReservedID)
+	})
 	t.Run("template empty", func(t *testing.T) {
 		svids, err := svidTestNode(t, "").workloadSVIDConfig()
 		require.NoError(t, err)
