@@ -59,6 +59,10 @@ func (t *parsedToken) decodeClaims(payload []byte) *Error {
 	if err != nil {
 		return malformed(sub, "token sub is not a valid SPIFFE ID (%v)", err)
 	}
+	if id.Path() == "" {
+		return malformed(sub, "token sub %s has no path; the sub of a JWT-SVID names a "+
+			"workload below its trust domain", sub)
+	}
 	t.id, t.subject = id, id.String()
 
 	var claimErr *Error
