@@ -136,7 +136,7 @@ func newBundleSetCommand(g *globalOptions) *cobra.Command {
 				return err
 			}
 			if path == "" {
-				return usageErrorf("missing --path: pass the bundle file, or - to read " +
+				return flagErrorf("missing --path: pass the bundle file, or - to read " +
 					"standard input")
 			}
 			if err := checkFormatFlag("--format", format); err != nil {

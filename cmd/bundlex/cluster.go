@@ -139,7 +139,7 @@ func newClusterRemoveCommand(g *globalOptions) *cobra.Command {
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if node == "" {
-				return usageErrorf("--node is required: name the server to remove")
+				return flagErrorf("--node is required: name the server to remove")
 			}
 			if err := g.client().ClusterRemove(cmd.Context(), node); err != nil {
 				return err

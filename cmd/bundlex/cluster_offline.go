@@ -32,10 +32,10 @@ func newClusterRecoverCommand() *cobra.Command {
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dataDir == "" {
-				return usageErrorf("--data-dir is required: the data directory of the stopped node")
+				return flagErrorf("--data-dir is required: the data directory of the stopped node")
 			}
 			if len(peers) == 0 {
-				return usageErrorf("--peer is required: give every surviving server as NAME=HOST:PORT")
+				return flagErrorf("--peer is required: give every surviving server as NAME=HOST:PORT")
 			}
 			servers, err := parsePeers(peers)
 			if err != nil {
@@ -63,14 +63,14 @@ func parsePeers(peers []string) ([]raft.RecoveryServer, error) {
 	for _, p := range peers {
 		name, addr, ok := strings.Cut(p, "=")
 		if !ok || name == "" || addr == "" {
-			return nil, usageErrorf("--peer %q: use NAME=HOST:PORT, such as node-1=10.0.0.1:8300", p)
+			return nil, flagErrorf("--peer %q: use NAME=HOST:PORT, such as node-1=10.0.0.1:8300", p)
 		}
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil {
-			return nil, usageErrorf("--peer %q: invalid Raft address %q: %v", p, addr, err)
+			return nil, flagErrorf("--peer %q: invalid Raft address %q: %v", p, addr, err)
 		}
 		if ip := net.ParseIP(host); host == "" || port == "0" || (ip != nil && ip.IsUnspecified()) {
-			return nil, usageErrorf("--peer %q: %q is not an address other nodes can dial; "+
+			return nil, flagErrorf("--peer %q: %q is not an address other nodes can dial; "+
 				"give the node's cluster.raft_advertise_address", p, addr)
 		}
 		servers = append(servers, raft.RecoveryServer{ID: name, Address: addr})
@@ -138,12 +138,12 @@ func newTLSCreateCertCommand() *cobra.Command {
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.NodeName == "" {
-				return usageErrorf("--node is required: the node_name of the node")
+				return flagErrorf("--node is required: the node_name of the node")
 			}
 			for _, raw := range ips {
 				ip := net.ParseIP(raw)
 				if ip == nil {
-					return usageErrorf("--ip %q is not an IP address", raw)
+					return flagErrorf("--ip %q is not an IP address", raw)
 				}
 				opts.IPAddresses = append(opts.IPAddresses, ip)
 			}

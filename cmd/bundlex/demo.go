@@ -69,7 +69,7 @@ func newDemoCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := telemetry.NewLogger(logLevel, config.LogFormatText, cmd.ErrOrStderr())
 			if err != nil {
-				return usageErrorf("invalid --log-level %q: use debug, info, warn or error",
+				return flagErrorf("invalid --log-level %q: use debug, info, warn or error",
 					logLevel)
 			}
 			return runDemo(cmd.Context(), cmd.OutOrStdout(), logger, keep)

@@ -63,7 +63,7 @@ func newFederationUpdateCommand(g *globalOptions) *cobra.Command {
 				return err
 			}
 			if clearPrefixes && len(req.AllowedIDPrefixes) > 0 {
-				return usageErrorf("--clear-allowed-id-prefixes and --allowed-id-prefix " +
+				return flagErrorf("--clear-allowed-id-prefixes and --allowed-id-prefix " +
 					"contradict each other: pass one of them")
 			}
 			req.ClearAllowedIDPrefixes = clearPrefixes

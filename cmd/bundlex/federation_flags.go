@@ -3,14 +3,17 @@ package main
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/bundlex/bundlex/bundle"
 	"github.com/bundlex/bundlex/config"
+	"github.com/bundlex/bundlex/federation"
 	"github.com/bundlex/bundlex/internal/admin"
 )
 
@@ -23,12 +26,36 @@ type relationshipFlags struct {
 	bundlePath      string
 	bundleFormat    string
 	caFile          string
-	allowedPrefixes []string
+	allowedPrefixes prefixList
 }
+
+// Names of the allowed ID prefix flags. The singular one is repeated, as SPIRE
+// Server's CLI repeats -dns and -selector. The plural one, spelled like the
+// configuration key allowed_id_prefixes, is a hidden alias. Both take
+// comma-separated values too.
+const (
+	flagAllowedIDPrefix   = "allowed-id-prefix"
+	flagAllowedIDPrefixes = "allowed-id-prefixes"
+)
 
 // updateFlags are the flags that `federation update` can change.
 var updateFlags = []string{"bundle-endpoint-url", "profile", "endpoint-spiffe-id",
-	"bundle-path", "ca-file", "allowed-id-prefix", "clear-allowed-id-prefixes"}
+	"bundle-path", "ca-file", flagAllowedIDPrefix, "clear-allowed-id-prefixes"}
+
+// prefixList collects the values of both allowed ID prefix flags in the order
+// given. Each value is split at commas and every entry is kept, empty ones
+// too, so that validate can reject them.
+type prefixList []string
+
+func (p *prefixList) Set(value string) error {
+	for entry := range strings.SplitSeq(value, ",") {
+		*p = append(*p, strings.TrimSpace(entry))
+	}
+	return nil
+}
+
+func (p *prefixList) String() string { return strings.Join(*p, ",") }
+func (p *prefixList) Type() string   { return "strings" }
 
 func (f *relationshipFlags) register(cmd *cobra.Command) {
 	fs := cmd.Flags()
@@ -47,8 +74,11 @@ func (f *relationshipFlags) register(cmd *cobra.Command) {
 		"encoding of --bundle-path: "+formatSPIFFE+" or "+formatPEM)
 	fs.StringVar(&f.caFile, "ca-file", "", "PEM file of CA certificates trusted in "+
 		"addition to the system roots for the endpoint ("+config.ProfileHTTPSWeb+" only)")
-	fs.StringSliceVar(&f.allowedPrefixes, "allowed-id-prefix", nil,
-		"trust only SPIFFE IDs of the peer that start with this prefix; repeat for more")
+	fs.Var(&f.allowedPrefixes, flagAllowedIDPrefix, "trust only SPIFFE IDs of the peer "+
+		"under this prefix, such as spiffe://org-b.test/agents/; repeat it or separate "+
+		"prefixes with commas")
+	fs.Var(&f.allowedPrefixes, flagAllowedIDPrefixes, "the same as --"+flagAllowedIDPrefix)
+	_ = fs.MarkHidden(flagAllowedIDPrefixes)
 }
 
 // request checks the flags and builds the request with the content of
@@ -63,12 +93,16 @@ func (f *relationshipFlags) request(cmd *cobra.Command,
 	if err := f.validate(cmd, td, create); err != nil {
 		return "", admin.RelationshipRequest{}, err
 	}
+	prefixes, err := f.checkPrefixes(td)
+	if err != nil {
+		return "", admin.RelationshipRequest{}, err
+	}
 	req := admin.RelationshipRequest{
 		TrustDomain:       td,
 		BundleEndpointURL: f.endpointURL,
 		Profile:           f.profile,
 		EndpointSPIFFEID:  f.endpointID,
-		AllowedIDPrefixes: f.allowedPrefixes,
+		AllowedIDPrefixes: prefixes,
 	}
 	if f.bundlePath != "" {
 		if req.Bootstrap, err = readInput(cmd, "--bundle-path", f.bundlePath); err != nil {
@@ -95,8 +129,8 @@ func (f *relationshipFlags) validate(cmd *cobra.Command, td string, create bool)
 		if err := f.checkCreateFlags(); err != nil {
 			return err
 		}
-	} else if !anyChanged(cmd, updateFlags) {
-		return usageErrorf("nothing to update for %s: pass at least one of --%s", td,
+	} else if !anyChanged(cmd, append(updateFlags, flagAllowedIDPrefixes)) {
+		return flagErrorf("nothing to update for %s: pass at least one of --%s", td,
 			strings.Join(updateFlags, ", --"))
 	}
 	if f.endpointURL != "" {
@@ -107,28 +141,20 @@ func (f *relationshipFlags) validate(cmd *cobra.Command, td string, create bool)
 	if err := f.checkProfileFlags(); err != nil {
 		return err
 	}
-	if err := f.checkFileFlags(cmd); err != nil {
-		return err
-	}
-	for _, prefix := range f.allowedPrefixes {
-		if err := checkIDPrefix(td, prefix); err != nil {
-			return err
-		}
-	}
-	return nil
+	return f.checkFileFlags(cmd)
 }
 
 func (f *relationshipFlags) checkCreateFlags() error {
 	if f.endpointURL == "" {
-		return usageErrorf("missing --bundle-endpoint-url: pass the HTTPS URL of the " +
+		return flagErrorf("missing --bundle-endpoint-url: pass the HTTPS URL of the " +
 			"peer's bundle endpoint, such as https://org-b.test:8443/")
 	}
 	if f.profile == "" {
-		return usageErrorf("missing --profile: pass %s or %s, the profile the peer's "+
+		return flagErrorf("missing --profile: pass %s or %s, the profile the peer's "+
 			"endpoint serves", config.ProfileHTTPSSPIFFE, config.ProfileHTTPSWeb)
 	}
 	if f.profile == config.ProfileHTTPSSPIFFE && f.endpointID == "" {
-		return usageErrorf("missing --endpoint-spiffe-id: --profile %s needs the SPIFFE ID "+
+		return flagErrorf("missing --endpoint-spiffe-id: --profile %s needs the SPIFFE ID "+
 			"of the endpoint's X509-SVID, such as spiffe://org-b.test/bundlex",
 			config.ProfileHTTPSSPIFFE)
 	}
@@ -141,23 +167,23 @@ func (f *relationshipFlags) checkProfileFlags() error {
 	switch f.profile {
 	case "", config.ProfileHTTPSSPIFFE, config.ProfileHTTPSWeb:
 	default:
-		return usageErrorf("invalid --profile %q: use %s or %s", f.profile,
+		return flagErrorf("invalid --profile %q: use %s or %s", f.profile,
 			config.ProfileHTTPSSPIFFE, config.ProfileHTTPSWeb)
 	}
 	if f.endpointID != "" {
 		if _, err := bundle.ParseID(f.endpointID); err != nil {
-			return &usageError{err: fmt.Errorf("invalid --endpoint-spiffe-id: %w", err)}
+			return &flagError{err: fmt.Errorf("invalid --endpoint-spiffe-id: %w", err)}
 		}
 	}
 	// SPIFFE Federation 5.2.1.2: https_web takes no endpoint SPIFFE ID.
 	if f.profile == config.ProfileHTTPSWeb && f.endpointID != "" {
-		return usageErrorf("--endpoint-spiffe-id applies only to --profile %s; remove it "+
+		return flagErrorf("--endpoint-spiffe-id applies only to --profile %s; remove it "+
 			"for %s", config.ProfileHTTPSSPIFFE, config.ProfileHTTPSWeb)
 	}
 	// Under https_spiffe the endpoint is verified with the peer's bundle, never
 	// with Web PKI roots (SPIFFE Federation 5.2.2.4).
 	if f.profile == config.ProfileHTTPSSPIFFE && f.caFile != "" {
-		return usageErrorf("--ca-file applies only to --profile %s; remove it for %s",
+		return flagErrorf("--ca-file applies only to --profile %s; remove it for %s",
 			config.ProfileHTTPSWeb, config.ProfileHTTPSSPIFFE)
 	}
 	return nil
@@ -168,10 +194,10 @@ func (f *relationshipFlags) checkFileFlags(cmd *cobra.Command) error {
 		return err
 	}
 	if cmd.Flags().Changed("bundle-format") && f.bundlePath == "" {
-		return usageErrorf("--bundle-format describes --bundle-path; pass --bundle-path too")
+		return flagErrorf("--bundle-format describes --bundle-path; pass --bundle-path too")
 	}
 	if f.bundlePath == stdinPath && f.caFile == stdinPath {
-		return usageErrorf("--bundle-path and --ca-file cannot both read standard input; " +
+		return flagErrorf("--bundle-path and --ca-file cannot both read standard input; " +
 			"pass a file for one of them")
 	}
 	return nil
@@ -191,32 +217,36 @@ func anyChanged(cmd *cobra.Command, names []string) bool {
 func checkEndpointURL(value string) error {
 	u, err := url.Parse(value)
 	if err != nil {
-		return usageErrorf("invalid --bundle-endpoint-url %q: %v", value, err)
+		return flagErrorf("invalid --bundle-endpoint-url %q: %v", value, err)
 	}
 	if u.Scheme != "https" {
-		return usageErrorf("invalid --bundle-endpoint-url %q: the scheme must be https, "+
+		return flagErrorf("invalid --bundle-endpoint-url %q: the scheme must be https, "+
 			"such as https://org-b.test:8443/", value)
 	}
 	if u.Host == "" {
-		return usageErrorf("invalid --bundle-endpoint-url %q: the host is missing, "+
+		return flagErrorf("invalid --bundle-endpoint-url %q: the host is missing, "+
 			"such as https://org-b.test:8443/", value)
 	}
 	if u.User != nil {
-		return usageErrorf("invalid --bundle-endpoint-url %q: a bundle endpoint URL "+
+		return flagErrorf("invalid --bundle-endpoint-url %q: a bundle endpoint URL "+
 			"carries no user information; remove the part before '@'", value)
 	}
 	return nil
 }
 
-// checkIDPrefix requires a prefix inside td, because td's bundle only verifies
-// SVIDs whose SPIFFE ID is in td (SPIFFE Federation 4.2).
-func checkIDPrefix(td, prefix string) error {
-	base := "spiffe://" + td
-	if prefix == base || strings.HasPrefix(prefix, base+"/") {
-		return nil
+// checkPrefixes checks the allowed ID prefixes with the function the node uses
+// and returns them without duplicates, nil when none were given. A prefix must
+// be in td, because td's bundle only verifies SVIDs of td (SPIFFE Federation
+// 4.2).
+func (f *relationshipFlags) checkPrefixes(td string) ([]string, error) {
+	prefixes, err := federation.ParseIDPrefixes(spiffeid.RequireTrustDomainFromString(td),
+		f.allowedPrefixes)
+	var prefixErr *federation.IDPrefixError
+	if errors.As(err, &prefixErr) {
+		return nil, flagErrorf("invalid --%s %q: %s", flagAllowedIDPrefix, prefixErr.Prefix,
+			prefixErr.Reason)
 	}
-	return usageErrorf("invalid --allowed-id-prefix %q: it must start with %s/, because "+
-		"the relationship only covers IDs of %s", prefix, base, td)
+	return prefixes, err
 }
 
 // checkCAPEM requires at least one PEM certificate and nothing else, so that a

@@ -22,12 +22,12 @@ const stdinPath = "-"
 // "spiffe://org-b.test" and returns its name.
 func parseTrustDomainFlag(flag, value string) (string, error) {
 	if value == "" {
-		return "", usageErrorf("missing %s: pass the trust domain, such as %s org-b.test",
+		return "", flagErrorf("missing %s: pass the trust domain, such as %s org-b.test",
 			flag, flag)
 	}
 	td, err := bundle.ParseTrustDomain(value)
 	if err != nil {
-		return "", &usageError{err: fmt.Errorf("invalid %s: %w", flag, err)}
+		return "", &flagError{err: fmt.Errorf("invalid %s: %w", flag, err)}
 	}
 	return td.Name(), nil
 }
@@ -35,7 +35,7 @@ func parseTrustDomainFlag(flag, value string) (string, error) {
 // checkFormatFlag checks a bundle format name.
 func checkFormatFlag(flag, value string) error {
 	if value != formatSPIFFE && value != formatPEM {
-		return usageErrorf("invalid %s %q: use %s or %s", flag, value, formatSPIFFE, formatPEM)
+		return flagErrorf("invalid %s %q: use %s or %s", flag, value, formatSPIFFE, formatPEM)
 	}
 	return nil
 }

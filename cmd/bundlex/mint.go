@@ -33,14 +33,14 @@ func newJWTCommand(g *globalOptions) *cobra.Command {
 // returns the TTL in whole seconds, 0 for the node's default.
 func checkMintFlags(spiffeID string, ttl time.Duration) (int64, error) {
 	if spiffeID == "" {
-		return 0, usageErrorf("missing --spiffe-id: pass the ID to mint, such as " +
+		return 0, flagErrorf("missing --spiffe-id: pass the ID to mint, such as " +
 			"spiffe://example.org/workload")
 	}
 	if _, err := bundle.ParseID(spiffeID); err != nil {
-		return 0, &usageError{err: fmt.Errorf("invalid --spiffe-id: %w", err)}
+		return 0, &flagError{err: fmt.Errorf("invalid --spiffe-id: %w", err)}
 	}
 	if ttl < 0 || (ttl > 0 && ttl%time.Second != 0) {
-		return 0, usageErrorf("invalid --ttl %s: pass a whole number of seconds, such as "+
+		return 0, flagErrorf("invalid --ttl %s: pass a whole number of seconds, such as "+
 			"1h, or 0 for the node's default", ttl)
 	}
 	return int64(ttl / time.Second), nil
@@ -115,7 +115,7 @@ func newJWTMintCommand(g *globalOptions) *cobra.Command {
 			// A token without an audience would be accepted by any service that
 			// trusts this trust domain.
 			if len(audience) == 0 {
-				return usageErrorf("missing --audience: pass at least one audience of " +
+				return flagErrorf("missing --audience: pass at least one audience of " +
 					"the token, such as --audience my-service")
 			}
 			req := admin.MintJWTSVIDRequest{SPIFFEID: spiffeID, Audience: audience,

@@ -36,8 +36,9 @@ func main() {
 }
 
 // run executes one command line and returns the process exit status: 0 on
-// success, 1 after printing "Error: <message>" to stderr. Flag and argument
-// errors also print the command's usage.
+// success, 1 after printing "Error: <message>" to stderr. An unknown flag,
+// command or argument also prints the command's usage, and an invalid flag
+// value prints where to find the command's help.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCommand()
 	root.SetArgs(args)
@@ -51,8 +52,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	fmt.Fprintf(stderr, "Error: %s\n", err)
 	var usageErr *usageError
-	if errors.As(err, &usageErr) && cmd != nil {
+	var flagErr *flagError
+	switch {
+	case cmd == nil:
+	case errors.As(err, &usageErr):
 		fmt.Fprintf(stderr, "\n%s", cmd.UsageString())
+	case errors.As(err, &flagErr):
+		fmt.Fprintf(stderr, "Run '%s --help' for the flags of this command.\n",
+			cmd.CommandPath())
 	}
 	return 1
 }
@@ -72,14 +79,14 @@ func (g *globalOptions) jsonOutput() bool { return g.output == outputJSON }
 
 func (g *globalOptions) validate() error {
 	if g.output != outputTable && g.output != outputJSON {
-		return usageErrorf("invalid --output %q: use %s or %s", g.output, outputTable, outputJSON)
+		return flagErrorf("invalid --output %q: use %s or %s", g.output, outputTable, outputJSON)
 	}
 	if g.timeout <= 0 {
-		return usageErrorf("invalid --timeout %s: pass a positive duration such as 30s",
+		return flagErrorf("invalid --timeout %s: pass a positive duration such as 30s",
 			g.timeout)
 	}
 	if g.socket == "" {
-		return usageErrorf("missing --socket: pass the path of the node's admin socket")
+		return flagErrorf("missing --socket: pass the path of the node's admin socket")
 	}
 	return nil
 }
@@ -156,7 +163,9 @@ func newGroupCommand(use, short string, children ...*cobra.Command) *cobra.Comma
 	return cmd
 }
 
-// usageError is an error in the command line itself, printed with the usage.
+// usageError is an error in the shape of the command line: an unknown flag,
+// command or argument, or a flag value of the wrong type. run prints it with
+// the command's usage.
 type usageError struct{ err error }
 
 func (e *usageError) Error() string { return e.err.Error() }
@@ -164,6 +173,18 @@ func (e *usageError) Unwrap() error { return e.err }
 
 func usageErrorf(format string, args ...any) error {
 	return &usageError{err: fmt.Errorf(format, args...)}
+}
+
+// flagError is a flag that is missing, or whose value is invalid or conflicts
+// with another flag. run prints it with a pointer to the command's help rather
+// than the whole usage, which would push the message out of sight.
+type flagError struct{ err error }
+
+func (e *flagError) Error() string { return e.err.Error() }
+func (e *flagError) Unwrap() error { return e.err }
+
+func flagErrorf(format string, args ...any) error {
+	return &flagError{err: fmt.Errorf(format, args...)}
 }
 
 // noArgs rejects positional arguments: every value is passed with a flag.

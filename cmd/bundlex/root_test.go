@@ -22,7 +22,10 @@ func createArgs(extra ...string) []string {
 	return append(args, extra...)
 }
 
-func TestFlagErrorsPrintUsage(t *testing.T) {
+// TestFlagValueErrorsPointToHelp checks errors in flag values: the message and a
+// pointer to the command's help, without the usage, which would push the
+// message out of sight.
+func TestFlagValueErrorsPointToHelp(t *testing.T) {
 	node, socket := startFakeNode(t)
 	spiffeArgs := []string{"--profile", "https_spiffe", "--endpoint-spiffe-id",
 		"spiffe://org-b.test/bundlex"}
@@ -36,11 +39,6 @@ func TestFlagErrorsPrintUsage(t *testing.T) {
 			`invalid --output "yaml": use table or json`},
 		{"zero timeout", []string{"--timeout", "0s", "bundle", "show"},
 			"invalid --timeout 0s: pass a positive duration such as 30s"},
-		{"unknown flag", []string{"bundle", "show", "--bogus"}, "unknown flag: --bogus"},
-		{"unknown subcommand", []string{"bundle", "lst"}, `unknown command "lst" for ` +
-			`"bundlex bundle"; run 'bundlex bundle --help' to list the commands`},
-		{"positional argument", []string{"bundle", "show", "org-b.test"},
-			`unexpected argument "org-b.test": "bundlex bundle show" takes only flags`},
 		{"bad show format", []string{"bundle", "show", "--format", "der"},
 			`invalid --format "der": use spiffe or pem`},
 		{"bad list format", []string{"bundle", "list", "--format", "jwks"},
@@ -82,8 +80,24 @@ func TestFlagErrorsPrintUsage(t *testing.T) {
 			"bundle endpoint URL carries no user information; remove the part before '@'"},
 		{"prefix of another domain", createArgs("--profile", "https_web",
 			"--allowed-id-prefix", "spiffe://org-c.test/ns"), `invalid --allowed-id-prefix ` +
-			`"spiffe://org-c.test/ns": it must start with spiffe://org-b.test/, because ` +
-			"the relationship only covers IDs of org-b.test"},
+			`"spiffe://org-c.test/ns": it is not in trust domain org-b.test; start it with ` +
+			"spiffe://org-b.test/"},
+		{"empty prefix", createArgs("--profile", "https_web", "--allowed-id-prefix", ""),
+			`invalid --allowed-id-prefix "": it is empty; use a SPIFFE ID of org-b.test, ` +
+				"such as spiffe://org-b.test/agents/"},
+		{"empty prefix on update", []string{"federation", "update", "--trust-domain",
+			"org-b.test", "--allowed-id-prefix", ""}, `invalid --allowed-id-prefix "": it ` +
+			"is empty; use a SPIFFE ID of org-b.test, such as spiffe://org-b.test/agents/"},
+		{"stray comma", createArgs("--profile", "https_web", "--allowed-id-prefixes",
+			"spiffe://org-b.test/a,"), `invalid --allowed-id-prefix "": it is empty`},
+		{"prefix with empty segment", createArgs("--profile", "https_web",
+			"--allowed-id-prefix", "spiffe://org-b.test/agents//x"), `invalid ` +
+			`--allowed-id-prefix "spiffe://org-b.test/agents//x": path cannot contain ` +
+			"empty segments; use a SPIFFE ID of org-b.test, optionally ending in /, such " +
+			"as spiffe://org-b.test/agents/"},
+		{"prefix with query", createArgs("--profile", "https_web",
+			"--allowed-id-prefix", "spiffe://org-b.test/a?b"), `invalid --allowed-id-prefix ` +
+			`"spiffe://org-b.test/a?b": path segment characters are limited to letters`},
 		{"bundle format without path", createArgs("--profile", "https_web",
 			"--bundle-format", "pem"), "--bundle-format describes --bundle-path; pass " +
 			"--bundle-path too"},
@@ -104,6 +118,37 @@ func TestFlagErrorsPrintUsage(t *testing.T) {
 		{"mint with fractional ttl", []string{"x509", "mint", "--spiffe-id",
 			"spiffe://example.org/w", "--ttl", "1500ms"}, "invalid --ttl 1.5s: pass a " +
 			"whole number of seconds, such as 1h, or 0 for the node's default"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := runCLI(t, socket, "", tt.args...)
+			require.Equal(t, 1, code)
+			require.Empty(t, stdout)
+			require.True(t, strings.HasPrefix(stderr, "Error: "+tt.want), stderr)
+			require.Regexp(t, `\nRun 'bundlex [a-z0-9 ]+ --help' for the flags of this `+
+				`command\.\n$`, stderr)
+			require.NotContains(t, stderr, "Usage:")
+		})
+	}
+	require.Equal(t, 0, node.callCount(), "flag errors must not reach the node")
+}
+
+// TestCommandLineErrorsPrintUsage checks errors in the shape of the command
+// line, which print the command's usage.
+func TestCommandLineErrorsPrintUsage(t *testing.T) {
+	node, socket := startFakeNode(t)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown flag", []string{"bundle", "show", "--bogus"}, "unknown flag: --bogus"},
+		{"flag of wrong type", []string{"x509", "mint", "--ttl", "soon"},
+			`invalid argument "soon" for "--ttl" flag`},
+		{"unknown subcommand", []string{"bundle", "lst"}, `unknown command "lst" for ` +
+			`"bundlex bundle"; run 'bundlex bundle --help' to list the commands`},
+		{"positional argument", []string{"bundle", "show", "org-b.test"},
+			`unexpected argument "org-b.test": "bundlex bundle show" takes only flags`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bundlex/bundlex/config"
+	"github.com/bundlex/bundlex/internal/admin"
 )
 
 // TestServerRejectsStaticPrefixAtStart starts `bundlex server` with a static
@@ -81,4 +82,49 @@ func TestStaticRelationshipRejectedAtRunTime(t *testing.T) {
 		return code == 0 && strings.Contains(stdout, "Defined in              : "+
 			"configuration file\n")
 	}, time.Minute, 100*time.Millisecond, "the retried relationship was not stored")
+}
+
+// TestAllowedIDPrefixesOnRealNode sets prefixes through both flag spellings and
+// through the admin API, which apply the same checks and drop duplicates.
+func TestAllowedIDPrefixesOnRealNode(t *testing.T) {
+	socket, endpointURL := startRealNode(t)
+	_, stderr, code := runCLI(t, socket, "", "federation", "create", "--trust-domain",
+		"org-c.test", "--bundle-endpoint-url", endpointURL, "--profile", "https_web",
+		"--allowed-id-prefix", "spiffe://org-c.test/agents/",
+		"--allowed-id-prefixes", "spiffe://org-c.test/tools, spiffe://org-c.test/agents/",
+		"--allowed-id-prefix", "spiffe://org-c.test/tools")
+	require.Equal(t, 0, code, stderr)
+	want := []string{"spiffe://org-c.test/agents/", "spiffe://org-c.test/tools"}
+	client := admin.NewClient(socket, 30*time.Second)
+	rel, err := client.Relationship(context.Background(), "org-c.test")
+	require.NoError(t, err)
+	require.Equal(t, want, rel.AllowedIDPrefixes)
+
+	// The admin API applies the same checks as the CLI.
+	tests := []struct {
+		name     string
+		prefixes []string
+		want     string
+	}{
+		{"empty prefix", []string{""}, `invalid ID prefix "": it is empty`},
+		{"empty segment", []string{"spiffe://org-c.test/a//b"}, `invalid ID prefix ` +
+			`"spiffe://org-c.test/a//b": path cannot contain empty segments`},
+		{"other trust domain", []string{"spiffe://org-a.test/x"}, `invalid ID prefix ` +
+			`"spiffe://org-a.test/x": it is not in trust domain org-c.test`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := client.UpdateRelationship(context.Background(), "org-c.test",
+				admin.RelationshipRequest{AllowedIDPrefixes: tt.prefixes})
+			var apiErr *admin.APIError
+			require.ErrorAs(t, err, &apiErr)
+			require.Equal(t, admin.CodeInvalidArgument, apiErr.Code)
+			require.Contains(t, apiErr.Message, tt.want)
+		})
+	}
+	rel, err = client.UpdateRelationship(context.Background(), "org-c.test",
+		admin.RelationshipRequest{AllowedIDPrefixes: []string{"spiffe://org-c.test/x",
+			"spiffe://org-c.test/x"}})
+	require.NoError(t, err)
+	require.Equal(t, []string{"spiffe://org-c.test/x"}, rel.AllowedIDPrefixes)
 }
