@@ -3,6 +3,7 @@ package admin
 import (
 	"errors"
 	"net/http"
+	"time"
 )
 
 // MaxSnapshotSize bounds a snapshot file sent for restore, in bytes.
@@ -36,6 +37,27 @@ func (s *Server) clusterRoutes(mux *http.ServeMux) {
 		body := http.MaxBytesReader(nil, r.Body, MaxSnapshotSize)
 		return nil, b.SnapshotRestore(r.Context(), body)
 	}))
+}
+
+// withSnapshotReadDeadline gives a snapshot restore SnapshotReadTimeout from now
+// to read its body, in place of the server's ReadTimeout, because a snapshot may
+// be far larger than any other request. It wraps the middleware too, so that a
+// follower that proxies the restore to the leader gets the same time.
+func (s *Server) withSnapshotReadDeadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPut || r.URL.Path != "/v1/snapshot" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		deadline := time.Now().Add(s.snapshotReadTimeout)
+		if err := http.NewResponseController(w).SetReadDeadline(deadline); err != nil {
+			// The restore goes on under the server's ReadTimeout, if it has one.
+			s.log.Warn("extend the read deadline of a snapshot restore failed; the "+
+				"server's read timeout applies", "method", r.Method, "path", r.URL.Path,
+				"error", err)
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // lazyWriter sends the 200 status only with the first byte, so that an error

@@ -12,12 +12,30 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/bundlex/bundlex/internal/netlimit"
 )
 
 // MaxRequestBody is the largest admin request body accepted, in bytes. A bundle or
 // CA file travels inside a request, so it is larger than any bundle the node
 // fetches by default.
 const MaxRequestBody = 4 << 20
+
+// Limits of the admin socket. Only the node's user can open it, so they guard
+// against stuck or runaway local clients more than against attackers.
+const (
+	// ReadHeaderTimeout bounds reading the request headers.
+	ReadHeaderTimeout = 10 * time.Second
+	// ReadTimeout bounds reading one whole request, body included, except a
+	// snapshot for restore.
+	ReadTimeout = 30 * time.Second
+	// SnapshotReadTimeout bounds reading the body of a snapshot restore, which
+	// may be up to MaxSnapshotSize, counted from the end of its headers.
+	SnapshotReadTimeout = 10 * time.Minute
+	// MaxConnections bounds the admin connections open at once. Further ones wait
+	// in the kernel's accept queue, as package netlimit describes.
+	MaxConnections = 64
+)
 
 // Backend carries out admin requests. Errors that are not an *APIError become
 // internal errors.
@@ -55,6 +73,10 @@ type Server struct {
 	srv     *http.Server
 	handler http.Handler
 	ln      net.Listener
+	// maxConnections and snapshotReadTimeout are MaxConnections and
+	// SnapshotReadTimeout, which tests lower.
+	maxConnections      int
+	snapshotReadTimeout time.Duration
 }
 
 // Middleware wraps the admin routes, for example to forward a follower's writes
@@ -64,13 +86,16 @@ type Middleware func(http.Handler) http.Handler
 // NewServer returns a server for the socket at path. Each middleware wraps the
 // routes, the first one outermost.
 func NewServer(path string, backend Backend, logger *slog.Logger, middleware ...Middleware) *Server {
-	s := &Server{path: path, backend: backend, log: logger}
+	s := &Server{path: path, backend: backend, log: logger,
+		maxConnections: MaxConnections, snapshotReadTimeout: SnapshotReadTimeout}
 	handler := s.routes()
 	for i := len(middleware) - 1; i >= 0; i-- {
 		handler = middleware[i](handler)
 	}
+	handler = s.withSnapshotReadDeadline(handler)
 	s.handler = handler
-	s.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	s.srv = &http.Server{Handler: handler, ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout: ReadTimeout}
 	return s
 }
 
@@ -88,13 +113,19 @@ func (s *Server) Start() error {
 	if err := removeStaleSocket(s.path); err != nil {
 		return err
 	}
-	ln, err := net.Listen("unix", s.path)
+	unixListener, err := net.Listen("unix", s.path)
 	if err != nil {
 		return fmt.Errorf("admin: listen on %s: %w", s.path, err)
 	}
 	if err := os.Chmod(s.path, 0o600); err != nil {
-		ln.Close()
+		unixListener.Close()
 		return fmt.Errorf("admin: set mode 0600 on %s: %w", s.path, err)
+	}
+	ln, err := netlimit.NewListener(unixListener, s.maxConnections, s.log,
+		"admin.MaxConnections")
+	if err != nil {
+		unixListener.Close()
+		return fmt.Errorf("admin: %w", err)
 	}
 	s.ln = ln
 	go func() {
