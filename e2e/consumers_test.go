@@ -32,6 +32,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/bundlex/bundlex/internal/admin"
+	"github.com/bundlex/bundlex/internal/output"
 	"github.com/bundlex/bundlex/internal/verify"
 )
 
@@ -805,8 +806,8 @@ func TestFileOutputAfterRotation(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	require.ElementsMatch(t, []string{"bundles.json", "org-a.test.pem", "org-b.test.pem"},
-		names)
+	require.ElementsMatch(t, []string{"bundles.json", "org-a.test.pem", "org-b.test.pem",
+		output.ManifestFile, output.LockFile}, names)
 
 	data, err := os.ReadFile(filepath.Join(orgB.outputDir, "bundles.json"))
 	require.NoError(t, err)
