@@ -56,6 +56,9 @@ const (
 	// DefaultMaxConnections bounds the connections that the bundle endpoint and
 	// the verify API each keep open at once, idle keep-alive connections included.
 	DefaultMaxConnections = 2048
+	// DefaultHealthMaxConnections bounds the connections of the health listener,
+	// which serves probes and scrapes.
+	DefaultHealthMaxConnections = 256
 	// DefaultCertReloadInterval is how often certificate files are checked for changes.
 	DefaultCertReloadInterval = 30 * time.Second
 	// DefaultBundlePollInterval is how often the file authority checks its bundle file.
@@ -199,6 +202,10 @@ type Relationship struct {
 type HealthConfig struct {
 	// Address is host:port. Empty disables the listener.
 	Address string
+	// ReadTimeout bounds reading one whole request, headers and body.
+	ReadTimeout time.Duration
+	// MaxConnections bounds the connections open at once.
+	MaxConnections int
 }
 
 // ConsumerConfig is the set of listeners that give consumers bundles and verification.
@@ -279,7 +286,8 @@ func Default() *Config {
 			RetryBackoffMax: DefaultRetryBackoffMax,
 			TrustDomains:    map[string]Relationship{},
 		},
-		Health: HealthConfig{Address: DefaultHealthAddress},
+		Health: HealthConfig{Address: DefaultHealthAddress, ReadTimeout: DefaultReadTimeout,
+			MaxConnections: DefaultHealthMaxConnections},
 		Consumers: ConsumerConfig{
 			VerifyClockSkew:      DefaultVerifyClockSkew,
 			VerifyReadTimeout:    DefaultReadTimeout,

@@ -6,13 +6,18 @@ import (
 )
 
 // validateListenerLimits checks the read timeout and the connection cap of the
-// bundle endpoint and of the verify API.
+// bundle endpoint, the verify API and the health listener.
 func (c *Config) validateListenerLimits() []error {
 	return []error{
 		checkReadTimeout("bundle_endpoint.read_timeout", c.BundleEndpoint.ReadTimeout),
-		checkMaxConnections("bundle_endpoint.max_connections", c.BundleEndpoint.MaxConnections),
+		checkMaxConnections("bundle_endpoint.max_connections", c.BundleEndpoint.MaxConnections,
+			DefaultMaxConnections),
 		checkReadTimeout("verify.read_timeout", c.Consumers.VerifyReadTimeout),
-		checkMaxConnections("verify.max_connections", c.Consumers.VerifyMaxConnections),
+		checkMaxConnections("verify.max_connections", c.Consumers.VerifyMaxConnections,
+			DefaultMaxConnections),
+		checkReadTimeout("health.read_timeout", c.Health.ReadTimeout),
+		checkMaxConnections("health.max_connections", c.Health.MaxConnections,
+			DefaultHealthMaxConnections),
 	}
 }
 
@@ -24,10 +29,9 @@ func checkReadTimeout(key string, d time.Duration) error {
 	return nil
 }
 
-func checkMaxConnections(key string, n int) error {
+func checkMaxConnections(key string, n, example int) error {
 	if n < 1 {
-		return invalid(key, n, fmt.Sprintf("use at least 1, such as %d",
-			DefaultMaxConnections))
+		return invalid(key, n, fmt.Sprintf("use at least 1, such as %d", example))
 	}
 	return nil
 }

@@ -37,8 +37,9 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// startLimitedNode starts a single node with the bundle endpoint and the verify
-// API on free loopback ports, each with readTimeout and a cap of one connection.
+// startLimitedNode starts a single node with the bundle endpoint, the verify API
+// and the health listener on free loopback ports, each with readTimeout and a
+// cap of one connection.
 func startLimitedNode(t *testing.T, readTimeout time.Duration) (*Node, *syncBuffer) {
 	t.Helper()
 	cfg, err := config.Dev("org-a.test")
@@ -50,7 +51,9 @@ func startLimitedNode(t *testing.T, readTimeout time.Duration) (*Node, *syncBuff
 	cfg.Consumers.VerifyAddress = "127.0.0.1:0"
 	cfg.Consumers.VerifyReadTimeout = readTimeout
 	cfg.Consumers.VerifyMaxConnections = 1
-	cfg.Health.Address = ""
+	cfg.Health.Address = "127.0.0.1:0"
+	cfg.Health.ReadTimeout = readTimeout
+	cfg.Health.MaxConnections = 1
 
 	logs := &syncBuffer{}
 	n, err := New(cfg, slog.New(slog.NewTextHandler(logs, nil)))
@@ -174,6 +177,8 @@ func TestNodeListenersLogNamesAndLimits(t *testing.T) {
 	require.Regexp(t, `msg="bundle endpoint started" .*component=endpoint .*`+
 		`read_timeout=3s max_connections=1`, logs.String())
 	require.Regexp(t, `msg="verify API started" .*component=verify .*`+
+		`read_timeout=3s max_connections=1`, logs.String())
+	require.Regexp(t, `msg="health server started" .*component=health .*`+
 		`read_timeout=3s max_connections=1`, logs.String())
 	require.NotRegexp(t, `msg="bundle endpoint started" .*component=verify`, logs.String())
 }

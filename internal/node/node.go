@@ -164,7 +164,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	if n.cfg.Health.Address != "" {
 		n.health = telemetry.NewHealthServer(n.cfg.Health.Address, n.Ready, n.metrics,
-			n.log.With("component", "health"))
+			n.log.With("component", "health"),
+			telemetry.WithHealthLimits(n.cfg.Health.ReadTimeout, n.cfg.Health.MaxConnections))
 		if err := n.health.Start(); err != nil {
 			n.health = nil
 			return err

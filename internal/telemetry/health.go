@@ -10,14 +10,23 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/bundlex/bundlex/internal/netlimit"
 )
 
 // Limits of the health listener. Probes and scrapes are small requests from
 // local agents, so these only guard against stuck clients.
 const (
+	// HealthReadHeaderTimeout is lowered to the read timeout when that is shorter.
 	HealthReadHeaderTimeout = 5 * time.Second
 	HealthWriteTimeout      = 30 * time.Second
 	HealthIdleTimeout       = 60 * time.Second
+	// DefaultHealthReadTimeout bounds reading one whole request, body included,
+	// unless WithHealthLimits sets another value.
+	DefaultHealthReadTimeout = 10 * time.Second
+	// DefaultHealthMaxConnections bounds the connections open at once, idle
+	// keep-alive connections included, unless WithHealthLimits sets another value.
+	DefaultHealthMaxConnections = 256
 )
 
 // HealthServer serves /healthz, /readyz and, when given metrics, /metrics.
@@ -26,6 +35,9 @@ type HealthServer struct {
 	ready   func() error
 	metrics *Metrics
 	logger  *slog.Logger
+
+	readTimeout    time.Duration
+	maxConnections int
 
 	mu       sync.Mutex
 	server   *http.Server
@@ -36,16 +48,39 @@ type HealthServer struct {
 	wasReady atomic.Bool
 }
 
+// HealthOption changes a setting of a HealthServer.
+type HealthOption func(*HealthServer)
+
+// WithHealthLimits sets the time limit for reading one whole request and the
+// maximum of open connections, health.read_timeout and health.max_connections.
+// A zero value keeps its default. Connections past the maximum wait in the
+// kernel's accept queue, as package netlimit describes.
+func WithHealthLimits(readTimeout time.Duration, maxConnections int) HealthOption {
+	return func(s *HealthServer) {
+		if readTimeout > 0 {
+			s.readTimeout = readTimeout
+		}
+		if maxConnections > 0 {
+			s.maxConnections = maxConnections
+		}
+	}
+}
+
 // NewHealthServer prepares a server on address (host:port, port 0 for any).
 // /readyz returns 200 while ready returns nil and 503 with the error text
 // otherwise; a nil ready means always ready. metrics may be nil, which leaves
 // /metrics out.
 func NewHealthServer(address string, ready func() error, metrics *Metrics,
-	logger *slog.Logger) *HealthServer {
+	logger *slog.Logger, options ...HealthOption) *HealthServer {
 	if ready == nil {
 		ready = func() error { return nil }
 	}
-	return &HealthServer{address: address, ready: ready, metrics: metrics, logger: logger}
+	s := &HealthServer{address: address, ready: ready, metrics: metrics, logger: logger,
+		readTimeout: DefaultHealthReadTimeout, maxConnections: DefaultHealthMaxConnections}
+	for _, option := range options {
+		option(s)
+	}
+	return s
 }
 
 // Start listens and serves in the background until Shutdown.
@@ -59,22 +94,30 @@ func (s *HealthServer) Start() error {
 		return errors.New("telemetry: health server has no address: " +
 			"leave it unstarted when health.address is empty")
 	}
-	listener, err := net.Listen("tcp", s.address)
+	tcpListener, err := net.Listen("tcp", s.address)
 	if err != nil {
 		return fmt.Errorf("telemetry: listen for health server on %s: %w: "+
 			"free the port or change health.address", s.address, err)
 	}
+	listener, err := netlimit.NewListener(tcpListener, s.maxConnections, s.logger,
+		"health.max_connections")
+	if err != nil {
+		tcpListener.Close()
+		return fmt.Errorf("telemetry: health server: %w", err)
+	}
 	s.listener = listener
 	s.server = &http.Server{
 		Handler:           s.routes(),
-		ReadHeaderTimeout: HealthReadHeaderTimeout,
+		ReadHeaderTimeout: min(HealthReadHeaderTimeout, s.readTimeout),
+		ReadTimeout:       s.readTimeout,
 		WriteTimeout:      HealthWriteTimeout,
 		IdleTimeout:       HealthIdleTimeout,
 		ErrorLog:          StdLogger(s.logger, "health"),
 	}
 	s.done = make(chan struct{})
 	go s.serve(s.server, listener, s.done)
-	s.logger.Info("health server started", "address", listener.Addr().String())
+	s.logger.Info("health server started", "address", listener.Addr().String(),
+		"read_timeout", s.readTimeout, "max_connections", s.maxConnections)
 	return nil
 }
 
