@@ -1,7 +1,6 @@
 package federation
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -11,12 +10,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/bundlex/bundlex/internal/testutil"
 )
 
 // trickleInterval is how often the slow clients below send one more byte. It
@@ -214,9 +214,8 @@ func (h *gatedHandler) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 func TestEndpointServerCapsConnections(t *testing.T) {
 	const maxConnections, extra = 3, 2
 	handler := &gatedHandler{release: make(chan struct{})}
-	var logs bytes.Buffer
-	var logsMu sync.Mutex
-	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &logsMu}, nil))
+	logs := &testutil.SyncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
 	server, ca := startLimitedEndpoint(t, EndpointConfig{Handler: handler,
 		MaxConnections: maxConnections, MaxConnectionsSetting: "test.max_connections",
 		Logger: logger})
@@ -259,10 +258,8 @@ func TestEndpointServerCapsConnections(t *testing.T) {
 	require.Never(t, func() bool { return handler.inFlight.Load() > maxConnections },
 		time.Second, 10*time.Millisecond, "more connections served than the cap")
 	require.Equal(t, maxConnections, server.listener.Open())
-	logsMu.Lock()
 	require.Contains(t, logs.String(), "connection limit reached")
 	require.Contains(t, logs.String(), "limit=test.max_connections")
-	logsMu.Unlock()
 
 	close(handler.release)
 	for range maxConnections + extra {
@@ -280,28 +277,13 @@ func TestEndpointServerCapsConnections(t *testing.T) {
 	require.NoError(t, <-results)
 }
 
-// lockedWriter serializes writes to w, for a log read while the server writes.
-type lockedWriter struct {
-	w  io.Writer
-	mu *sync.Mutex
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
 func TestEndpointServerLogsItsName(t *testing.T) {
-	var logs bytes.Buffer
-	var logsMu sync.Mutex
-	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &logsMu}, nil))
+	logs := &testutil.SyncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
 	server, _ := startLimitedEndpoint(t, EndpointConfig{Name: "verify API",
 		Handler: http.NotFoundHandler(), Logger: logger})
 	require.NoError(t, server.Shutdown(context.Background()))
 
-	logsMu.Lock()
-	defer logsMu.Unlock()
 	require.Contains(t, logs.String(), `msg="verify API started"`)
 	require.Contains(t, logs.String(), `msg="verify API stopped"`)
 	require.NotContains(t, logs.String(), "bundle endpoint")

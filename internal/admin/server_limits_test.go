@@ -11,37 +11,20 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/bundlex/bundlex/internal/testutil"
 )
-
-// lockedBuffer is a log destination that the test reads while the server writes.
-type lockedBuffer struct {
-	mu   sync.Mutex
-	text strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.text.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.text.String()
-}
 
 // startLimitTestServer starts an admin server with middleware and with the
 // limits that modify lowers, and returns its socket path and log.
 func startLimitTestServer(t *testing.T, backend Backend, modify func(*Server),
-	middleware ...Middleware) (string, *lockedBuffer) {
+	middleware ...Middleware) (string, *testutil.SyncBuffer) {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &testutil.SyncBuffer{}
 	path := filepath.Join(t.TempDir(), "admin.sock")
 	srv := NewServer(path, backend, slog.New(slog.NewTextHandler(logs, nil)), middleware...)
 	modify(srv)

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -10,37 +9,20 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/bundlex/bundlex/config"
+	"github.com/bundlex/bundlex/internal/testutil"
 )
-
-// syncBuffer is a log destination that the test reads while the node writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // startLimitedNode starts a single node with the bundle endpoint, the verify API
 // and the health listener on free loopback ports, each with readTimeout and a
 // cap of one connection.
-func startLimitedNode(t *testing.T, readTimeout time.Duration) (*Node, *syncBuffer) {
+func startLimitedNode(t *testing.T, readTimeout time.Duration) (*Node,
+	*testutil.SyncBuffer) {
 	t.Helper()
 	cfg, err := config.Dev("org-a.test")
 	require.NoError(t, err)
@@ -55,7 +37,7 @@ func startLimitedNode(t *testing.T, readTimeout time.Duration) (*Node, *syncBuff
 	cfg.Health.ReadTimeout = readTimeout
 	cfg.Health.MaxConnections = 1
 
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	n, err := New(cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	require.NoError(t, err)
 	require.NoError(t, n.Start(context.Background()))
