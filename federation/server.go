@@ -141,7 +141,7 @@ func NewEndpointServer(cfg EndpointConfig) (*EndpointServer, error) {
 	cfg.MaxHeaderBytes = orDefault(cfg.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	cfg.MaxConnections = orDefault(cfg.MaxConnections, DefaultMaxConnections)
 	cfg.MaxConnectionsSetting = orDefault(cfg.MaxConnectionsSetting,
-		"the maximum connections of the "+cfg.Name)
+		"federation.EndpointConfig.MaxConnections")
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
