@@ -294,7 +294,7 @@ func TestX509MintWritesFiles(t *testing.T) {
 	svidPath := filepath.Join(dir, "svid.pem")
 	keyPath := filepath.Join(dir, "key.pem")
 	require.Equal(t, "X509-SVID written to "+svidPath+"\nPrivate key written to "+
-		keyPath+"\n", stdout)
+		keyPath+"\nRoot CAs written to "+filepath.Join(dir, "bundle.pem")+"\n", stdout)
 
 	certs, err := os.ReadFile(svidPath)
 	require.NoError(t, err)

@@ -11,19 +11,22 @@ const mintPolicyHelp = "The node signs only SPIFFE IDs of its own trust domain t
 
 // newSVIDCommand returns `svid mint x509` and `svid mint jwt`, the documented
 // names of the mint commands. They run the same code as `x509 mint` and
-// `jwt mint`, which keep SPIRE Server's spelling for operators who know it.
+// `jwt mint`, which keep SPIRE Server's spelling for operators who know it and
+// also accept its one-dash flags, such as -spiffeID.
 func newSVIDCommand(g *globalOptions) *cobra.Command {
 	x509 := newX509MintCommand(g)
 	x509.Use = "x509"
 	x509.Long = "Mint an X509-SVID with the node's built-in authority. Without --write " +
 		"the certificates and the private key are printed to standard output.\n\n" +
-		mintPolicyHelp + " The X509-SVID maximum is authority.x509_svid_max_ttl."
+		writeHelp + "\n\n" + mintPolicyHelp +
+		" The X509-SVID maximum is authority.x509_svid_max_ttl."
 	x509.Example = "  bundlex svid mint x509 --spiffe-id spiffe://example.org/agents/planner " +
 		"--ttl 10m --write ./planner"
 
 	jwt := newJWTMintCommand(g)
 	jwt.Use = "jwt"
-	jwt.Long = "Mint a JWT-SVID with the node's built-in authority and print the token.\n\n" +
+	jwt.Long = "Mint a JWT-SVID with the node's built-in authority and print the token, " +
+		"or write it to the --write file with mode 0600.\n\n" +
 		mintPolicyHelp + " The JWT-SVID maximum is authority.jwt_svid_max_ttl."
 	jwt.Example = "  bundlex svid mint jwt --spiffe-id spiffe://example.org/agents/planner " +
 		"--audience org-b --ttl 1m"
