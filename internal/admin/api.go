@@ -35,6 +35,11 @@ import (
 	"time"
 )
 
+// Times in these types are RFC 3339. A time that has not happened, such as the
+// last success of a peer that was never fetched, is left out of the JSON
+// (omitzero) rather than sent as 0001-01-01T00:00:00Z, and decodes as the zero
+// time.
+
 // Bundle is a stored bundle as the API returns it.
 type Bundle struct {
 	TrustDomain string `json:"trust_domain"`
@@ -45,7 +50,7 @@ type Bundle struct {
 	X509Keys           int       `json:"x509_keys"`
 	JWTKeys            int       `json:"jwt_keys"`
 	Source             string    `json:"source"`
-	UpdatedAt          time.Time `json:"updated_at"`
+	UpdatedAt          time.Time `json:"updated_at,omitzero"`
 	// Document is the SPIFFE bundle (JWK Set) as stored.
 	Document json.RawMessage `json:"document"`
 	// PEM holds the X.509 authorities as PEM certificates.
@@ -85,8 +90,8 @@ type Relationship struct {
 	HasCA             bool       `json:"has_ca"`
 	AllowedIDPrefixes []string   `json:"allowed_id_prefixes,omitempty"`
 	Static            bool       `json:"static"`
-	CreatedAt         time.Time  `json:"created_at"`
-	UpdatedAt         time.Time  `json:"updated_at"`
+	CreatedAt         time.Time  `json:"created_at,omitzero"`
+	UpdatedAt         time.Time  `json:"updated_at,omitzero"`
 	Status            PeerStatus `json:"status"`
 }
 
@@ -95,10 +100,10 @@ type PeerStatus struct {
 	HasBundle           bool      `json:"has_bundle"`
 	StoredSequence      uint64    `json:"stored_sequence"`
 	BundleSource        string    `json:"bundle_source,omitempty"`
-	LastAttempt         time.Time `json:"last_attempt"`
-	LastSuccess         time.Time `json:"last_success"`
-	LastChange          time.Time `json:"last_change"`
-	NextRefresh         time.Time `json:"next_refresh"`
+	LastAttempt         time.Time `json:"last_attempt,omitzero"`
+	LastSuccess         time.Time `json:"last_success,omitzero"`
+	LastChange          time.Time `json:"last_change,omitzero"`
+	NextRefresh         time.Time `json:"next_refresh,omitzero"`
 	LastError           string    `json:"last_error,omitempty"`
 	ConsecutiveFailures int       `json:"consecutive_failures"`
 	X509Keys            int       `json:"x509_keys"`
@@ -114,7 +119,7 @@ type Status struct {
 	RaftState    string    `json:"raft_state"`
 	Leader       string    `json:"leader"`
 	AppliedIndex uint64    `json:"applied_index"`
-	LastContact  time.Time `json:"last_contact"`
+	LastContact  time.Time `json:"last_contact,omitzero"`
 	Ready        bool      `json:"ready"`
 	ReadyError   string    `json:"ready_error,omitempty"`
 	EndpointURL  string    `json:"endpoint_url"`
@@ -179,7 +184,7 @@ type X509SVID struct {
 	SPIFFEID  string    `json:"spiffe_id"`
 	CertsPEM  string    `json:"certs_pem"`
 	KeyPEM    string    `json:"key_pem"`
-	ExpiresAt time.Time `json:"expires_at"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
 // MintJWTSVIDRequest is a request to the built-in authority for a JWT-SVID.
@@ -193,7 +198,7 @@ type MintJWTSVIDRequest struct {
 type JWTSVID struct {
 	SPIFFEID  string    `json:"spiffe_id"`
 	Token     string    `json:"token"`
-	ExpiresAt time.Time `json:"expires_at"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
 // ClusterMember is one server as gossip and the Raft configuration describe it.
@@ -233,7 +238,7 @@ type RaftStatus struct {
 	LastIndex    uint64       `json:"last_index"`
 	CommitIndex  uint64       `json:"commit_index"`
 	AppliedIndex uint64       `json:"applied_index"`
-	LastContact  time.Time    `json:"last_contact"`
+	LastContact  time.Time    `json:"last_contact,omitzero"`
 	Servers      []RaftServer `json:"servers"`
 }
 
