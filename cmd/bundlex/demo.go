@@ -304,20 +304,21 @@ func printDemoAccess(out io.Writer, orgs []*demoOrg, verifyURL string) {
 			o.cfg.Admin.SocketPath, o.node.EndpointURL())
 	}
 	fmt.Fprintf(out, demoTryText, verifyURL, orgs[1].cfg.Admin.SocketPath,
-		orgs[0].cfg.Admin.SocketPath, demoAgentID, demoAudience, demoAudience, verifyURL,
-		orgs[1].cfg.Admin.SocketPath)
+		orgs[0].cfg.Admin.SocketPath, demoAgentID, demoAudience, selfCommand())
 }
 
 // demoTryText lists commands for the kept nodes. curl needs -k because the
 // verify API presents an X509-SVID, which names a SPIFFE ID and no host name.
-const demoTryText = `  org B verify API %s
+// The arguments are the verify URL, the sockets of org B and org A, the agent's
+// ID, the audience and the command that runs bundlex.
+const demoTryText = `  org B verify API %[1]s
 
 Try:
-  bundlex --socket %s federation show --trust-domain org-a.test
-  TOKEN=$(bundlex --socket %s svid mint jwt --spiffe-id %s --audience %s)
+  %[6]s --socket %[2]s federation show --trust-domain org-a.test
+  TOKEN=$(%[6]s --socket %[3]s svid mint jwt --spiffe-id %[4]s --audience %[5]s)
   curl -sk -H 'Content-Type: application/json' \
-    -d "{\"token\":\"$TOKEN\",\"audience\":\"%s\"}" %s
-  bundlex --socket %s federation update --trust-domain org-a.test \
+    -d "{\"token\":\"$TOKEN\",\"audience\":\"%[5]s\"}" %[1]s
+  %[6]s --socket %[2]s federation update --trust-domain org-a.test \
     --allowed-id-prefix spiffe://org-a.test/agents/
 (curl -k skips the certificate check: the verify API presents an X509-SVID, which
 names a SPIFFE ID and no host name.)

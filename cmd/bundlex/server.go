@@ -100,6 +100,6 @@ func printDevHelp(cmd *cobra.Command, cfg *config.Config, n *node.Node) {
 		fmt.Fprintf(out, "  health and metrics:             http://%s/metrics\n", cfg.Health.Address)
 	}
 	fmt.Fprintf(out, "  data directory (removed on exit): %s\n\n", cfg.DataDir)
-	fmt.Fprintf(out, "Try:\n  bundlex bundle show --socket %s\n", cfg.Admin.SocketPath)
+	fmt.Fprintf(out, "Try:\n  %s bundle show --socket %s\n", selfCommand(), cfg.Admin.SocketPath)
 	fmt.Fprintf(out, "  curl -sk %s\n\nStop with Ctrl-C.\n", n.EndpointURL())
 }
