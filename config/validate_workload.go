@@ -35,6 +35,7 @@ func (c *Config) validateWorkloadSVIDs() []error {
 		}
 		return errs
 	}
+
 	if w.WorkloadAPISocket == "" {
 		errs = append(errs, invalid(keySVIDPathTemplate, w.WorkloadSVIDPathTemplate,
 			"only used when workload_api.socket_path is set; set the socket path or "+
@@ -50,6 +51,7 @@ func (c *Config) validateWorkloadSVIDs() []error {
 			"use at most authority.x509_svid_max_ttl (%s), or raise that maximum",
 			c.Authority.X509SVIDMaxTTL)))
 	}
+
 	template, err := ParseIDPathTemplate(w.WorkloadSVIDPathTemplate)
 	if err != nil {
 		return append(errs, invalidWrap(keySVIDPathTemplate, w.WorkloadSVIDPathTemplate, err,

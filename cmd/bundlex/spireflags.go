@@ -6,8 +6,9 @@ import (
 )
 
 // spireMintFlags maps the flags of SPIRE Server's `x509 mint` and `jwt mint`
-// (SPIRE v1.13, single dash and camelCase) to the flags of the bundlex commands
-// of the same names, so that a SPIRE command line runs unchanged.
+// (one dash, camelCase, parsed by Go's flag package) to the flags of the
+// bundlex commands of the same names, so that a SPIRE command line runs
+// unchanged. SPIRE's -dns and -output have no counterpart here.
 var spireMintFlags = map[string]string{
 	"spiffeID": "spiffe-id",
 	"ttl":      "ttl",
@@ -22,8 +23,8 @@ var globalValueFlags = map[string]bool{"--socket": true, "--output": true, "--ti
 // rewriteSPIREFlags returns args with SPIRE's mint flags, such as
 // -spiffeID=spiffe://example.org/w or -ttl 1h, spelled as bundlex flags when
 // the command is `x509 mint` or `jwt mint`. Other commands and flags, and
-// everything after "--", pass unchanged. A SPIRE flag that bundlex lacks is an
-// error that says so.
+// everything after "--", pass unchanged. SPIRE's -dns, which bundlex does not
+// support, is an error that names it.
 func rewriteSPIREFlags(args []string) ([]string, error) {
 	start, ok := spireMintCommandEnd(args)
 	if !ok {
