@@ -1,20 +1,56 @@
 package main
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
 
-// clockTicksPerSecond is the unit of utime and stime in /proc/<pid>/stat. Linux
-// fixes USER_HZ at 100 on every architecture Go supports.
-const clockTicksPerSecond = 100
+// clockTicksPerSecond returns the unit of the CPU times in /proc (USER_HZ), which
+// the kernel passes to every process as AT_CLKTCK in its auxiliary vector: the
+// value that sysconf(_SC_CLK_TCK) returns in C.
+var clockTicksPerSecond = sync.OnceValues(func() (int64, error) {
+	const atClockTick = 17 // AT_CLKTCK in linux/auxvec.h
+	data, err := os.ReadFile("/proc/self/auxv")
+	if err != nil {
+		return 0, fmt.Errorf("verifybench: read the clock tick: %w", err)
+	}
+	// The vector is pairs of native words, a key and then its value.
+	word := strconv.IntSize / 8
+	read := func(b []byte) uint64 {
+		if word == 4 {
+			return uint64(binary.NativeEndian.Uint32(b))
+		}
+		return binary.NativeEndian.Uint64(b)
+	}
+	for i := 0; i+2*word <= len(data); i += 2 * word {
+		if read(data[i:]) == atClockTick {
+			if ticks := int64(read(data[i+word:])); ticks > 0 {
+				return ticks, nil
+			}
+		}
+	}
+	return 0, errors.New("verifybench: /proc/self/auxv has no valid AT_CLKTCK entry")
+})
+
+// ticksToDuration converts CPU time from /proc into a duration.
+func ticksToDuration(ticks int64) (time.Duration, error) {
+	perSecond, err := clockTicksPerSecond()
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(ticks) * time.Second / time.Duration(perSecond), nil
+}
 
 // processCPUTime returns the user and system CPU time of process pid so far, all
-// threads included, from /proc/<pid>/stat. Its resolution is 10 ms.
+// threads included, from /proc/<pid>/stat. Its resolution is one clock tick,
+// usually 10 ms.
 func processCPUTime(pid int) (time.Duration, error) {
 	path := fmt.Sprintf("/proc/%d/stat", pid)
 	data, err := os.ReadFile(path)
@@ -41,7 +77,7 @@ func processCPUTime(pid int) (time.Duration, error) {
 		}
 		ticks += value
 	}
-	return time.Duration(ticks) * time.Second / clockTicksPerSecond, nil
+	return ticksToDuration(ticks)
 }
 
 // selfCPUTime returns the user and system CPU time of this process so far.
@@ -79,5 +115,5 @@ func machineCPUTime() (time.Duration, error) {
 		}
 		ticks += value
 	}
-	return time.Duration(ticks) * time.Second / clockTicksPerSecond, nil
+	return ticksToDuration(ticks)
 }

@@ -48,9 +48,9 @@ type ratioSet struct {
 	// throughput divides the verifications per second.
 	throughput []float64
 	// colocatedCPU divides go-spiffe's CPU time per verification by the node's
-	// and the clients' together: the throughput ratio of two CPU-bound runs
-	// that both have the whole machine, which load from other processes does
-	// not move as much as it moves throughput.
+	// and the clients' together. It is the throughput ratio of two CPU-bound
+	// runs that both have the whole machine, and load from other processes
+	// moves it less than it moves throughput.
 	colocatedCPU []float64
 	// serverCPU divides go-spiffe's CPU time per verification by the node's
 	// alone: the throughput ratio of a node whose clients run elsewhere.
@@ -70,7 +70,7 @@ func (r *report) ratios(name string) ratioSet {
 	return set
 }
 
-// verdict says whether the median of ratios reaches targetRatio.
+// verdict reports whether the median of ratios reaches targetRatio.
 func verdict(ratios []float64) string {
 	if median(ratios) < targetRatio {
 		return fmt.Sprintf("%.2f, missed", median(ratios))
@@ -137,8 +137,8 @@ func (r *report) writeRounds(out io.Writer) {
 		}
 	}
 	fmt.Fprintln(out)
-	fmt.Fprintln(out, "Node CPU is the node process's utime+stime from /proc (10 ms "+
-		"resolution); for go-spiffe in process it is the idle node's. Bench CPU is this "+
+	fmt.Fprintln(out, "Node CPU is the node process's utime+stime from /proc (one clock "+
+		"tick resolution, usually 10 ms); for go-spiffe in process it is the idle node's. Bench CPU is this "+
 		"process's: the verifications in process, the HTTPS clients for the API. Cores "+
 		"used by others is the machine's CPU time from /proc/stat less both processes', "+
 		"per second: other processes that competed for the CPUs.")
