@@ -79,8 +79,8 @@ func parseSettings(args []string) (settings, error) {
 	flags.IntVar(&s.concurrency, "concurrency", 64,
 		"concurrent goroutines in process, and concurrent API clients")
 	flags.IntVar(&s.distinct, "distinct", 20000, fmt.Sprintf("tokens of the distinct "+
-		"population; more than the result cache size (%d) plus -concurrency",
-		verify.DefaultResultCacheSize))
+		"population; at least the result cache size (%d) plus twice -concurrency "+
+		"less one", verify.DefaultResultCacheSize))
 	flags.IntVar(&s.agents, "agents", 1000, "long-lived tokens of the mixed population")
 	flags.Float64Var(&s.mixNew, "mix-new", 0.01, "share of requests of the mixed "+
 		"population that carry a token the node has not verified yet, from 0 to 1")
@@ -128,11 +128,13 @@ func (s *settings) applyShort(flags *flag.FlagSet) {
 
 // minDistinct is the smallest distinct population whose every request misses
 // the result cache. A token comes round again after distinct-1 other new
-// tokens, of which up to concurrency-1 may still be in flight. The rest entered
-// the cache after it, and a cache that took DefaultResultCacheSize entries
-// after a token has been cleared since.
+// tokens. Up to concurrency-1 of them may enter the cache before the token's
+// first request has put it there, and up to concurrency-1 after its second
+// request has looked it up. The rest, at least DefaultResultCacheSize, entered
+// in between, and a cache that takes that many new entries after a token has
+// been cleared since, because it is cleared when full.
 func minDistinct(concurrency int) int {
-	return verify.DefaultResultCacheSize + concurrency
+	return verify.DefaultResultCacheSize + 2*concurrency - 1
 }
 
 func (s *settings) check() error {
@@ -157,8 +159,9 @@ func (s *settings) check() error {
 			maxConcurrency)
 	case s.distinct < minDistinct(s.concurrency):
 		return fmt.Errorf("verifybench: -distinct is %d; set at least %d, the result "+
-			"cache size %d plus -concurrency, so that every request misses the cache",
-			s.distinct, minDistinct(s.concurrency), verify.DefaultResultCacheSize)
+			"cache size %d plus twice -concurrency less one, so that every request "+
+			"misses the cache", s.distinct, minDistinct(s.concurrency),
+			verify.DefaultResultCacheSize)
 	case s.agents < 1:
 		return fmt.Errorf("verifybench: -agents is %d; set at least 1", s.agents)
 	case !(s.mixNew >= 0 && s.mixNew <= 1):

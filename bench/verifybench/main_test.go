@@ -53,7 +53,7 @@ func TestParseSettingsRejects(t *testing.T) {
 	}{
 		{"too few distinct tokens", []string{"-distinct", "100"}, "-distinct is 100"},
 		{"distinct below cache plus clients",
-			[]string{"-concurrency", "64", "-distinct", "4159"}, "set at least 4160"},
+			[]string{"-concurrency", "64", "-distinct", "4222"}, "set at least 4223"},
 		{"mix share above one", []string{"-mix-new", "1.5"}, "-mix-new is 1.5"},
 		{"zero rounds", []string{"-rounds", "0"}, "-rounds is 0"},
 		{"zero concurrency", []string{"-concurrency", "0"}, "-concurrency is 0"},
@@ -74,7 +74,7 @@ func TestParseSettingsShort(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, s.rounds, "explicit flag wins over -short")
 	require.Equal(t, 300*time.Millisecond, s.duration)
-	require.Equal(t, verify.DefaultResultCacheSize+s.concurrency, s.distinct)
+	require.Equal(t, verify.DefaultResultCacheSize+2*s.concurrency-1, s.distinct)
 	require.Equal(t, []int{1}, s.pushWatchers)
 }
 
