@@ -31,7 +31,7 @@ func (r *report) write(out io.Writer) {
 	fmt.Fprintf(out, "Machine: %d CPUs (GOMAXPROCS %d), %s, %s/%s, %s. Load average "+
 		"before %s, after %s.\n\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), cpuModel(),
 		runtime.GOOS, runtime.GOARCH, runtime.Version(), r.loadBefore, r.loadAfter)
-	fmt.Fprintf(out, "Settings: %d rounds of %s per variant after %s of warm-up, "+
+	fmt.Fprintf(out, "Settings: rounds %d, each variant %s per round after %s of warm-up, "+
 		"concurrency %d, %d distinct tokens, %d agents with %.3g of requests on new "+
 		"tokens. Minting %d tokens took %s. The idle node used %s of CPU per second.\n\n",
 		s.rounds, s.duration, s.warmup, s.concurrency, s.distinct, s.agents, s.mixNew,
