@@ -38,6 +38,9 @@ type handler struct {
 	// rejections limits the log lines about rejected credentials, which a
 	// misbehaving client can cause at any rate.
 	rejections *logLimiter
+	// jwtSVID and x509SVID serve the two routes.
+	jwtSVID  http.HandlerFunc
+	x509SVID http.HandlerFunc
 }
 
 // NewHandler returns the HTTP API of v, which must not be nil: POST JWTSVIDPath
@@ -55,16 +58,28 @@ func NewHandler(v *Verifier, logger *slog.Logger, opts ...HandlerOption) http.Ha
 	for _, opt := range opts {
 		opt(h)
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc(JWTSVIDPath, h.post(h.verifyJWTSVID))
-	mux.HandleFunc(X509SVIDPath, h.post(h.verifyX509SVID))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		err := invalidRequest("no route %s %s; the API serves POST %s and POST %s",
-			r.Method, r.URL.Path, JWTSVIDPath, X509SVIDPath)
+	h.jwtSVID = h.post(h.verifyJWTSVID)
+	h.x509SVID = h.post(h.verifyX509SVID)
+	return h
+}
+
+// ServeHTTP routes on the path exactly as the request spells it. net/http's
+// ServeMux would answer a path that cleans to a route, such as
+// //v1/verify/jwt-svid, with a redirect and an empty body; here it gets the
+// JSON 404 of every unknown path.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.EscapedPath() {
+	case JWTSVIDPath:
+		h.jwtSVID(w, r)
+	case X509SVIDPath:
+		h.x509SVID(w, r)
+	default:
+		err := invalidRequest("no route %s %s; the API serves POST %s and POST %s, "+
+			"and the path must match exactly", r.Method, r.URL.EscapedPath(), JWTSVIDPath,
+			X509SVIDPath)
 		h.logRejection("request", err)
 		writeFailure(w, http.StatusNotFound, err)
-	})
-	return mux
+	}
 }
 
 // post restricts a route to POST and writes the verification outcome as the

@@ -50,7 +50,12 @@ func startAPI(t testing.TB, f *fixture, opts ...HandlerOption) *testAPI {
 	roots.AddCert(f.orgB.ca.cert)
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
-	}}
+	},
+		// The API never redirects, so a redirect must reach the test as it is.
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
 	t.Cleanup(client.CloseIdleConnections)
 	return &testAPI{base: "https://" + server.Addr().String(), client: client, logs: logs,
 		server: server}
@@ -288,6 +293,35 @@ func TestHandlerRoutes(t *testing.T) {
 		strings.Repeat("a", 1025))
 	require.Equal(t, http.StatusRequestEntityTooLarge, resp.status)
 	require.Contains(t, resp.body.Error.Message, "1024 bytes")
+}
+
+// TestHandlerRejectsUncleanPaths checks that a path that only cleans to a route
+// gets the API's JSON 404 and no redirect, which net/http's ServeMux would send.
+func TestHandlerRejectsUncleanPaths(t *testing.T) {
+	f := newFixture(t)
+	api := startAPI(t, f)
+	token := f.orgB.mint(t, claims(f.orgB.id("/billing/api"), f.now))
+	body := jsonBody(t, map[string]any{"token": token, "audience": "billing"})
+	for _, path := range []string{
+		"/" + JWTSVIDPath,
+		"/v1/verify/../verify/jwt-svid",
+		"/v1/verify/./jwt-svid",
+		"/v1//verify/jwt-svid",
+		JWTSVIDPath + "/",
+		"/v1/verify%2Fjwt-svid",
+		"/v1/verify/" + "x509-svid/../jwt-svid",
+	} {
+		t.Run(path, func(t *testing.T) {
+			resp := api.do(t, http.MethodPost, path, "application/json", body)
+			require.Equal(t, http.StatusNotFound, resp.status)
+			require.Empty(t, resp.header.Get("Location"))
+			require.False(t, resp.body.Valid)
+			require.NotNil(t, resp.body.Error)
+			require.Equal(t, CodeInvalidRequest, resp.body.Error.Code)
+			require.Contains(t, resp.body.Error.Message, path)
+			require.Contains(t, resp.body.Error.Message, JWTSVIDPath)
+		})
+	}
 }
 
 func TestHandlerLogsWithoutTokens(t *testing.T) {
