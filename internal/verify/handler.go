@@ -216,13 +216,13 @@ func requireContentType(r *http.Request, accepted ...string) error {
 // decodeStrict decodes one JSON object and rejects unknown members and trailing
 // data, so that a misspelled member fails loudly instead of being ignored.
 func decodeStrict(body []byte, dest any) error {
+	if problem := describeInvalidJSON(body); problem != "" {
+		return invalidRequest("request body is not valid JSON: %s", problem)
+	}
 	decoder := json.NewDecoder(bytes.NewReader(body))
 	decoder.DisallowUnknownFields()
 	if err := decoder.Decode(dest); err != nil {
 		return invalidRequest("request body is not the expected JSON object (%v)", err)
-	}
-	if decoder.More() {
-		return invalidRequest("request body has data after the JSON object")
 	}
 	return nil
 }
@@ -233,6 +233,12 @@ func decodeStrict(body []byte, dest any) error {
 func decodeJWTSVIDRequest(body []byte) (JWTSVIDRequest, error) {
 	var req JWTSVIDRequest
 	fail := func(err error) (JWTSVIDRequest, error) {
+		// The reader stops at the first unexpected byte, which in broken JSON can
+		// look like a member of the wrong type.
+		if problem := describeInvalidJSON(body); problem != "" {
+			return JWTSVIDRequest{}, invalidRequest("request body is not valid JSON: %s",
+				problem)
+		}
 		return JWTSVIDRequest{}, invalidRequest("request body is not the expected JSON "+
 			`object {"token": "...", "audience": [...]} (%v)`, err)
 	}

@@ -184,6 +184,46 @@ func TestHandlerRejectsJWTSVID(t *testing.T) {
 	}
 }
 
+// TestHandlerReportsInvalidJSON checks that a body that is not JSON at all is
+// reported as such, and not as a member of the wrong type.
+func TestHandlerReportsInvalidJSON(t *testing.T) {
+	f := newFixture(t)
+	api := startAPI(t, f)
+	tests := []struct {
+		name      string
+		path      string
+		body      string
+		fragments []string
+	}{
+		{"JWT body truncated", JWTSVIDPath, `{"token":`,
+			[]string{"request body is not valid JSON", "ends after 9 bytes", "truncated"}},
+		{"JWT body truncated in token", JWTSVIDPath, `{"token":"eyJhbGciOiJFUzI1NiJ9`,
+			[]string{"request body is not valid JSON", "truncated"}},
+		{"JWT body empty", JWTSVIDPath, ``,
+			[]string{"request body is not valid JSON", "empty"}},
+		{"JWT body with bad character", JWTSVIDPath, `{"token":'abc'}`,
+			[]string{"request body is not valid JSON", "invalid character '\\''",
+				"at byte 10"}},
+		{"JWT token a number", JWTSVIDPath, `{"token":7,"audience":"billing"}`,
+			[]string{`"token" must be a string`}},
+		{"X509 body truncated", X509SVIDPath, `{"chain_pem":`,
+			[]string{"request body is not valid JSON", "ends after 13 bytes", "truncated"}},
+		{"X509 body with two objects", X509SVIDPath, `{"chain_pem":"x"} {}`,
+			[]string{"request body is not valid JSON", "data after the JSON value"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := api.do(t, http.MethodPost, tt.path, "application/json", tt.body)
+			require.Equal(t, http.StatusBadRequest, resp.status)
+			require.NotNil(t, resp.body.Error)
+			require.Equal(t, CodeInvalidRequest, resp.body.Error.Code)
+			for _, fragment := range tt.fragments {
+				require.Contains(t, resp.body.Error.Message, fragment)
+			}
+		})
+	}
+}
+
 // TestHandlerWritesTokenClaims checks that the claims of a verified token reach
 // the response as the token carries them: integers beyond float64 precision
 // keep their digits, and invalid UTF-8 is replaced so that the body stays valid

@@ -1,9 +1,11 @@
 package verify
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"unicode/utf8"
 )
 
@@ -11,15 +13,15 @@ import (
 // strings or null: a JWS header and a request body of the API. Its callers
 // compare member names exactly and reject a repeated one, where encoding/json
 // matches names case-insensitively and keeps the last. It decodes strings as
-// encoding/json does, so invalid UTF-8 becomes U+FFFD.
+// encoding/json does, so invalid UTF-8 becomes U+FFFD. It stops at the first
+// byte that does not fit the expected shape, so its errors describe valid JSON
+// of another shape; callers ask describeInvalidJSON first to report broken JSON.
 type jsonReader struct {
 	data []byte
 	pos  int
 	// members counts the members read so far, for the comma rule.
 	members int
 }
-
-var errJSONSyntax = errors.New("invalid JSON")
 
 func newJSONReader(data []byte) *jsonReader { return &jsonReader{data: data} }
 
@@ -47,7 +49,7 @@ func (r *jsonReader) consume(c byte) bool {
 // beginObject reads the opening brace.
 func (r *jsonReader) beginObject() error {
 	if !r.consume('{') {
-		return fmt.Errorf("%w: expected a JSON object", errJSONSyntax)
+		return errors.New("expected a JSON object")
 	}
 	return nil
 }
@@ -58,13 +60,12 @@ func (r *jsonReader) nextMember() (string, bool, error) {
 	if r.consume('}') {
 		r.skipSpace()
 		if r.pos != len(r.data) {
-			return "", false, fmt.Errorf("%w: data after the JSON object", errJSONSyntax)
+			return "", false, errors.New("data after the JSON object")
 		}
 		return "", false, nil
 	}
 	if r.members > 0 && !r.consume(',') {
-		return "", false, fmt.Errorf("%w: expected , or } after member %d", errJSONSyntax,
-			r.members)
+		return "", false, fmt.Errorf("expected , or } after member %d", r.members)
 	}
 	r.skipSpace()
 	name, err := r.readString()
@@ -72,8 +73,7 @@ func (r *jsonReader) nextMember() (string, bool, error) {
 		return "", false, err
 	}
 	if !r.consume(':') {
-		return "", false, fmt.Errorf("%w: expected : after member name %q", errJSONSyntax,
-			name)
+		return "", false, fmt.Errorf("expected : after member name %q", name)
 	}
 	r.members++
 	return name, true, nil
@@ -102,7 +102,7 @@ func (r *jsonReader) peek() byte {
 func (r *jsonReader) readString() (string, error) {
 	r.skipSpace()
 	if r.pos == len(r.data) || r.data[r.pos] != '"' {
-		return "", fmt.Errorf("%w: expected a string", errJSONSyntax)
+		return "", errors.New("expected a string")
 	}
 	start := r.pos + 1
 	plain := true
@@ -117,7 +117,7 @@ func (r *jsonReader) readString() (string, error) {
 			// path, which rejects what JSON forbids and decodes the rest.
 			var s string
 			if err := json.Unmarshal(r.data[start-1:i+1], &s); err != nil {
-				return "", fmt.Errorf("%w: %v", errJSONSyntax, err)
+				return "", err
 			}
 			return s, nil
 		case c == '\\':
@@ -127,7 +127,7 @@ func (r *jsonReader) readString() (string, error) {
 			plain = false
 		}
 	}
-	return "", fmt.Errorf("%w: unterminated string", errJSONSyntax)
+	return "", errors.New("unterminated string")
 }
 
 // readStrings reads a string, which becomes a list of one, or an array of
@@ -141,7 +141,7 @@ func (r *jsonReader) readStrings() ([]string, error) {
 		return []string{s}, nil
 	}
 	if !r.consume('[') {
-		return nil, fmt.Errorf("%w: expected a string or an array of strings", errJSONSyntax)
+		return nil, errors.New("expected a string or an array of strings")
 	}
 	list := []string{}
 	if r.consume(']') {
@@ -157,7 +157,37 @@ func (r *jsonReader) readStrings() ([]string, error) {
 			return list, nil
 		}
 		if !r.consume(',') {
-			return nil, fmt.Errorf("%w: expected , or ] in an array", errJSONSyntax)
+			return nil, errors.New("expected , or ] in an array")
 		}
+	}
+}
+
+// describeInvalidJSON returns why data is not a single JSON value (RFC 8259)
+// with optional white space around it, or "" when it is one. Byte numbers count
+// from 1.
+func describeInvalidJSON(data []byte) string {
+	if json.Valid(data) {
+		return ""
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return "it is empty"
+	}
+	decoder := json.NewDecoder(bytes.NewReader(data))
+	var value json.RawMessage
+	err := decoder.Decode(&value)
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		// Every byte fitted, but the value is not complete.
+		return fmt.Sprintf("it ends after %d bytes, before the JSON value is complete, "+
+			"so it looks truncated", len(data))
+	case errors.As(err, &syntaxErr):
+		return fmt.Sprintf("%v at byte %d", syntaxErr, syntaxErr.Offset)
+	case err != nil:
+		return err.Error()
+	default:
+		end := int(decoder.InputOffset())
+		extra := len(data) - end - len(bytes.TrimLeft(data[end:], " \t\r\n"))
+		return fmt.Sprintf("it has data after the JSON value, at byte %d", end+extra+1)
 	}
 }

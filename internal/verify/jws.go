@@ -134,15 +134,23 @@ func parseCompactJWS(token string) (*compactJWS, *Error) {
 // like keeps a token from naming its own verification key, and rejecting crit
 // keeps out extensions this code does not implement (RFC 7515 4.1.11).
 func (j *compactJWS) readHeader(header []byte) *Error {
+	// The reader stops at the first unexpected byte, which in broken JSON can
+	// look like a value of the wrong type, so its errors first rule that out.
+	readerError := func(format string, args ...any) *Error {
+		if problem := describeInvalidJSON(header); problem != "" {
+			return malformed("", "token header is not valid JSON: %s", problem)
+		}
+		return malformed("", format, args...)
+	}
 	r := newJSONReader(header)
 	if err := r.beginObject(); err != nil {
-		return malformed("", "token header is not a JSON object (%v)", err)
+		return readerError("token header is not a JSON object (%v)", err)
 	}
 	seen := map[string]bool{}
 	for {
 		name, ok, err := r.nextMember()
 		if err != nil {
-			return malformed("", "token header is not a JSON object (%v)", err)
+			return readerError("token header is not a JSON object (%v)", err)
 		}
 		if !ok {
 			break
@@ -157,7 +165,7 @@ func (j *compactJWS) readHeader(header []byte) *Error {
 		seen[name] = true
 		value, err := r.readString()
 		if err != nil {
-			return malformed("", "token header %q is not a string (%v)", name, err)
+			return readerError("token header %q is not a string (%v)", name, err)
 		}
 		switch name {
 		case "alg":
