@@ -36,6 +36,9 @@ type certSpec struct {
 	notAfter  time.Time
 	isCA      bool
 	keyUsage  x509.KeyUsage
+	// emptySubject leaves the subject without a common name or other attribute,
+	// as SPIRE and other issuers of X509-SVIDs may do.
+	emptySubject bool
 }
 
 func newKey(t testing.TB) *ecdsa.PrivateKey {
@@ -90,6 +93,9 @@ func createCert(t testing.TB, spec certSpec, pub crypto.PublicKey, parent *x509.
 		IsCA:                  spec.isCA,
 		KeyUsage:              spec.keyUsage,
 		IPAddresses:           spec.ips,
+	}
+	if spec.emptySubject {
+		tmpl.Subject = pkix.Name{}
 	}
 	if tmpl.NotBefore.IsZero() {
 		tmpl.NotBefore = time.Now().Add(-time.Hour)

@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/bundlex/bundlex/bundle"
@@ -78,7 +79,7 @@ func verifyChain(chain []*x509.Certificate, domain *domainTrust, subject string,
 		CurrentTime: now,
 	})
 	if err != nil {
-		return nil, chainError(err, subject, domain.td, now)
+		return nil, chainError(err, chain, subject, domain.td, now)
 	}
 	return verified[0], nil
 }
@@ -94,7 +95,7 @@ func checkChainShape(chain []*x509.Certificate) *Error {
 	}
 	for i, cert := range chain {
 		if cert == nil {
-			return malformed("", "certificate %d of the chain is missing", i)
+			return malformed("", "certificate %d of the chain is missing", i+1)
 		}
 	}
 	return nil
@@ -105,12 +106,18 @@ func checkChainShape(chain []*x509.Certificate) *Error {
 func leafID(leaf *x509.Certificate) (spiffeid.ID, *Error) {
 	switch len(leaf.URIs) {
 	case 0:
-		return spiffeid.ID{}, malformed("", "leaf certificate %q has no URI SAN; an "+
-			"X509-SVID carries its SPIFFE ID as its only URI SAN", leaf.Subject.String())
+		return spiffeid.ID{}, malformed("", "leaf certificate (serial number %#x) has no "+
+			"URI SAN; an X509-SVID carries its SPIFFE ID as its only URI SAN",
+			leaf.SerialNumber)
 	case 1:
 	default:
-		return spiffeid.ID{}, malformed("", "leaf certificate %q has %d URI SANs; an "+
-			"X509-SVID has exactly one", leaf.Subject.String(), len(leaf.URIs))
+		uris := make([]string, len(leaf.URIs))
+		for i, uri := range leaf.URIs {
+			uris[i] = uri.String()
+		}
+		return spiffeid.ID{}, malformed("", "leaf certificate (serial number %#x) has %d "+
+			"URI SANs (%s); an X509-SVID has exactly one", leaf.SerialNumber, len(uris),
+			strings.Join(uris, ", "))
 	}
 	uri := leaf.URIs[0].String()
 	id, err := bundle.ParseID(uri)
@@ -142,25 +149,52 @@ func checkLeafUsage(leaf *x509.Certificate, subject string) *Error {
 	return nil
 }
 
-// chainError classifies an error of x509.Certificate.Verify.
-func chainError(err error, subject string, td spiffeid.TrustDomain, now time.Time) *Error {
+// chainError classifies an error of x509.Certificate.Verify for chain.
+func chainError(err error, chain []*x509.Certificate, subject string,
+	td spiffeid.TrustDomain, now time.Time) *Error {
 	var invalid x509.CertificateInvalidError
 	if errors.As(err, &invalid) && invalid.Reason == x509.Expired && invalid.Cert != nil {
 		cert := invalid.Cert
+		name := describeCertificate(chain, cert, td)
 		if now.Before(cert.NotBefore) {
 			return &Error{Code: CodeNotYetValid, ClaimedID: subject,
-				Message: fmt.Sprintf("certificate %q in the chain of %s is valid from %s; "+
-					"the time is %s", cert.Subject.String(), subject,
-					cert.NotBefore.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))}
+				Message: fmt.Sprintf("%s in the chain of %s is valid from %s; the time is %s",
+					name, subject, cert.NotBefore.UTC().Format(time.RFC3339),
+					now.UTC().Format(time.RFC3339))}
 		}
 		return &Error{Code: CodeExpired, ClaimedID: subject,
-			Message: fmt.Sprintf("certificate %q in the chain of %s expired at %s; the "+
-				"time is %s", cert.Subject.String(), subject,
-				cert.NotAfter.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))}
+			Message: fmt.Sprintf("%s in the chain of %s expired at %s; the time is %s",
+				name, subject, cert.NotAfter.UTC().Format(time.RFC3339),
+				now.UTC().Format(time.RFC3339))}
 	}
 	return &Error{Code: CodeBadSignature, ClaimedID: subject,
 		Message: fmt.Sprintf("certificate chain of %s does not verify against the x509-svid "+
 			"CAs of trust domain %q (%v)", subject, td.Name(), err)}
+}
+
+// describeCertificate names cert by its position in chain, counting from 1, or
+// as a CA of td's bundle when the chain does not contain it, and then by its
+// SPIFFE ID or else its serial number. The subject is no use as a name, because
+// X509-SVIDs often have an empty one.
+func describeCertificate(chain []*x509.Certificate, cert *x509.Certificate,
+	td spiffeid.TrustDomain) string {
+	identity := fmt.Sprintf("serial number %#x", cert.SerialNumber)
+	for _, uri := range cert.URIs {
+		if uri.Scheme == "spiffe" {
+			identity = uri.String()
+			break
+		}
+	}
+	for i, candidate := range chain {
+		if candidate == cert || bytes.Equal(candidate.Raw, cert.Raw) {
+			if i == 0 {
+				return fmt.Sprintf("certificate 1 (leaf, %s)", identity)
+			}
+			return fmt.Sprintf("certificate %d (%s)", i+1, identity)
+		}
+	}
+	return fmt.Sprintf("x509-svid CA certificate (%s) of trust domain %q", identity,
+		td.Name())
 }
 
 func earliestNotAfter(chain []*x509.Certificate) time.Time {

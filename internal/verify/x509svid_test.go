@@ -3,11 +3,15 @@ package verify
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/stretchr/testify/require"
+
+	"github.com/bundlex/bundlex/bundle"
 )
 
 func TestVerifyX509SVIDAccepts(t *testing.T) {
@@ -104,6 +108,77 @@ func TestVerifyX509SVIDRejects(t *testing.T) {
 			result, err := f.verifier.VerifyX509SVID(tt.chain)
 			require.Nil(t, result)
 			requireCode(t, err, tt.code, tt.fragments...)
+		})
+	}
+}
+
+// TestVerifyX509SVIDNamesCertificates checks that errors name a certificate by
+// its position in the chain and its SPIFFE ID or serial number, because many
+// X509-SVIDs have an empty subject.
+func TestVerifyX509SVIDNamesCertificates(t *testing.T) {
+	f := newFixture(t)
+	agent := f.orgA.id("/agents/planner")
+	past := time.Now().Add(-2 * time.Hour)
+	expired := certSpec{notBefore: past, notAfter: past.Add(time.Hour), emptySubject: true}
+	leafOf := func(ca *testCA, spec certSpec) *x509.Certificate {
+		cert, _ := ca.issue(t, spec)
+		return cert
+	}
+	withURIs := func(spec certSpec, uris ...string) certSpec {
+		spec.uris = uris
+		return spec
+	}
+	intermediateWithID := f.orgA.ca.intermediate(t, withURIs(expired, "spiffe://org-a.test"))
+	intermediateWithoutID := f.orgA.ca.intermediate(t, expired)
+	bareLeaf := leafOf(f.orgA.ca, certSpec{emptySubject: true})
+
+	// A trust domain whose only CA has expired.
+	oldKey := newKey(t)
+	oldRoot := createCert(t, withURIs(certSpec{isCA: true, notBefore: past,
+		notAfter: past.Add(time.Hour), emptySubject: true}, "spiffe://org-f.test"),
+		&oldKey.PublicKey, nil, oldKey)
+	oldCA := &testCA{cert: oldRoot, key: oldKey}
+	orgF := spiffeid.RequireTrustDomainFromString("org-f.test")
+	oldBundle := bundle.New(orgF)
+	oldBundle.X509Authorities = []*x509.Certificate{oldRoot}
+	f.trust.Federated[orgF] = oldBundle
+
+	tests := []struct {
+		name      string
+		chain     []*x509.Certificate
+		code      string
+		fragments []string
+	}{
+		{"expired leaf", []*x509.Certificate{leafOf(f.orgA.ca, withURIs(expired, agent))},
+			CodeExpired, []string{"certificate 1 (leaf, " + agent + ") in the chain of"}},
+		{"leaf not yet valid", []*x509.Certificate{leafOf(f.orgA.ca, certSpec{
+			uris: []string{agent}, notBefore: time.Now().Add(time.Hour), emptySubject: true})},
+			CodeNotYetValid, []string{"certificate 1 (leaf, " + agent + ") in the chain of"}},
+		{"expired intermediate with ID", []*x509.Certificate{
+			intermediateWithID.leaf(t, agent), intermediateWithID.cert}, CodeExpired,
+			[]string{"certificate 2 (spiffe://org-a.test) in the chain of " + agent}},
+		{"expired intermediate without ID", []*x509.Certificate{
+			intermediateWithoutID.leaf(t, agent), intermediateWithoutID.cert}, CodeExpired,
+			[]string{fmt.Sprintf("certificate 2 (serial number %#x)",
+				intermediateWithoutID.cert.SerialNumber)}},
+		{"expired bundle CA", []*x509.Certificate{oldCA.leaf(t, "spiffe://org-f.test/svc")},
+			CodeExpired, []string{`x509-svid CA certificate (spiffe://org-f.test) of trust ` +
+				`domain "org-f.test" in the chain of spiffe://org-f.test/svc`}},
+		{"missing second certificate", []*x509.Certificate{bareLeaf, nil}, CodeMalformed,
+			[]string{"certificate 2 of the chain is missing"}},
+		{"leaf without URI SAN", []*x509.Certificate{bareLeaf}, CodeMalformed,
+			[]string{fmt.Sprintf("leaf certificate (serial number %#x) has no URI SAN",
+				bareLeaf.SerialNumber)}},
+		{"leaf with two URI SANs", []*x509.Certificate{leafOf(f.orgA.ca,
+			certSpec{uris: []string{agent, "https://org-a.test/x"}, emptySubject: true})},
+			CodeMalformed, []string{"has 2 URI SANs (" + agent + ", https://org-a.test/x)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			result, err := f.verifier.VerifyX509SVID(tt.chain)
+			require.Nil(t, result)
+			requireCode(t, err, tt.code, tt.fragments...)
+			require.NotContains(t, err.Error(), `""`)
 		})
 	}
 }
