@@ -2,12 +2,9 @@ package verify
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"strconv"
 	"time"
@@ -58,8 +55,11 @@ func NewHandler(v *Verifier, logger *slog.Logger, opts ...HandlerOption) http.Ha
 	for _, opt := range opts {
 		opt(h)
 	}
-	h.jwtSVID = h.post(h.verifyJWTSVID)
-	h.x509SVID = h.post(h.verifyX509SVID)
+	h.jwtSVID = h.serve(route{kind: "jwt-svid", mediaTypes: []string{jsonMediaType},
+		verify: h.verifyJWTSVID})
+	h.x509SVID = h.serve(route{kind: "x509-svid", mediaTypes: []string{jsonMediaType,
+		"application/x-pem-file", "application/pem-certificate-chain"},
+		verify: h.verifyX509SVID})
 	return h
 }
 
@@ -82,10 +82,18 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// post restricts a route to POST and writes the verification outcome as the
+// route is one POST route of the API: the kind of credential it verifies, for
+// log lines, the media types its body may have, and its verification.
+type route struct {
+	kind       string
+	mediaTypes []string
+	verify     func(mediaType string, body []byte) (*Result, int, error)
+}
+
+// serve applies the checks every route shares (method, Content-Type,
+// Content-Encoding and body size), then verifies and writes the outcome as the
 // response.
-func (h *handler) post(verify func(r *http.Request) (kind string, result *Result,
-	status int, err error)) http.HandlerFunc {
+func (h *handler) serve(rt route) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			err := invalidRequest("method %s is not allowed on %s; use POST", r.Method,
@@ -95,70 +103,72 @@ func (h *handler) post(verify func(r *http.Request) (kind string, result *Result
 			writeFailure(w, http.StatusMethodNotAllowed, err)
 			return
 		}
-		kind, result, status, err := verify(r)
+		result, status, err := h.verifyRequest(w, r, rt)
 		if err != nil {
-			h.logRejection(kind, err)
+			h.logRejection(rt.kind, err)
 			writeFailure(w, status, err)
 			return
 		}
 		// Enabled first, so that the arguments are not boxed on every request.
 		if h.log.Enabled(r.Context(), slog.LevelDebug) {
-			h.log.Debug("credential verified", "kind", kind, "spiffe_id", result.SPIFFEID)
+			h.log.Debug("credential verified", "kind", rt.kind, "spiffe_id",
+				result.SPIFFEID)
 		}
 		writeResult(w, result)
 	}
 }
 
-func (h *handler) verifyJWTSVID(r *http.Request) (string, *Result, int, error) {
-	const kind = "jwt-svid"
-	if err := requireContentType(r, "application/json"); err != nil {
-		return kind, nil, http.StatusUnsupportedMediaType, err
+func (h *handler) verifyRequest(w http.ResponseWriter, r *http.Request,
+	rt route) (*Result, int, error) {
+	if err := checkContentEncoding(r); err != nil {
+		// RFC 9110 15.5.16: a 415 for a content coding names the accepted ones.
+		w.Header().Set("Accept-Encoding", "identity")
+		return nil, http.StatusUnsupportedMediaType, err
+	}
+	mediaType, err := checkContentType(r, rt.mediaTypes)
+	if err != nil {
+		return nil, http.StatusUnsupportedMediaType, err
 	}
 	body, status, err := h.readBody(r)
 	if err != nil {
-		return kind, nil, status, err
+		return nil, status, err
 	}
+	return rt.verify(mediaType, body)
+}
+
+func (h *handler) verifyJWTSVID(_ string, body []byte) (*Result, int, error) {
 	req, err := decodeJWTSVIDRequest(body)
 	if err != nil {
-		return kind, nil, http.StatusBadRequest, err
+		return nil, http.StatusBadRequest, err
 	}
 	if req.Token == "" {
-		return kind, nil, http.StatusBadRequest, invalidRequest(`request has no "token"; ` +
+		return nil, http.StatusBadRequest, invalidRequest(`request has no "token"; ` +
 			"send the JWT-SVID in compact serialization")
 	}
 	result, err := h.verifier.VerifyJWTSVID(req.Token, req.Audience)
-	return kind, result, statusFor(err), err
+	return result, statusFor(err), err
 }
 
-func (h *handler) verifyX509SVID(r *http.Request) (string, *Result, int, error) {
-	const kind = "x509-svid"
-	if err := requireContentType(r, "application/json", "application/x-pem-file",
-		"application/pem-certificate-chain"); err != nil {
-		return kind, nil, http.StatusUnsupportedMediaType, err
-	}
-	body, status, err := h.readBody(r)
-	if err != nil {
-		return kind, nil, status, err
-	}
+func (h *handler) verifyX509SVID(mediaType string, body []byte) (*Result, int, error) {
 	chainPEM := body
-	if mediaType(r) == "application/json" {
-		var req X509SVIDRequest
-		if err := decodeStrict(body, &req); err != nil {
-			return kind, nil, http.StatusBadRequest, err
+	if mediaType == jsonMediaType {
+		req, err := decodeX509SVIDRequest(body)
+		if err != nil {
+			return nil, http.StatusBadRequest, err
 		}
 		chainPEM = []byte(req.ChainPEM)
 	}
 	if len(bytes.TrimSpace(chainPEM)) == 0 {
-		return kind, nil, http.StatusBadRequest, invalidRequest("request has no "+
-			"certificate chain; send the X509-SVID as PEM, leaf first, in %q or as the "+
-			"body with Content-Type application/x-pem-file", "chain_pem")
+		return nil, http.StatusBadRequest, invalidRequest("request has no certificate "+
+			"chain; send the X509-SVID as PEM, leaf first, in %q or as the body with "+
+			"Content-Type application/x-pem-file", "chain_pem")
 	}
 	chain, err := ParseCertificateChainPEM(chainPEM)
 	if err != nil {
-		return kind, nil, statusFor(err), err
+		return nil, statusFor(err), err
 	}
 	result, err := h.verifier.VerifyX509SVID(chain)
-	return kind, result, statusFor(err), err
+	return result, statusFor(err), err
 }
 
 // readBody reads at most maxBody bytes and returns 413 beyond that.
@@ -188,95 +198,6 @@ func (h *handler) readBody(r *http.Request) ([]byte, int, error) {
 			"the limit of %d bytes", h.maxBody)
 	}
 	return body, 0, nil
-}
-
-func mediaType(r *http.Request) string {
-	contentType := r.Header.Get("Content-Type")
-	if contentType == "application/json" {
-		return contentType // the common case, without parsing
-	}
-	parsed, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return ""
-	}
-	return parsed
-}
-
-func requireContentType(r *http.Request, accepted ...string) error {
-	got := mediaType(r)
-	for _, want := range accepted {
-		if got == want {
-			return nil
-		}
-	}
-	return invalidRequest("Content-Type %q is not accepted on %s; use %q",
-		r.Header.Get("Content-Type"), r.URL.Path, accepted)
-}
-
-// decodeStrict decodes one JSON object and rejects unknown members and trailing
-// data, so that a misspelled member fails loudly instead of being ignored.
-func decodeStrict(body []byte, dest any) error {
-	if problem := describeInvalidJSON(body); problem != "" {
-		return invalidRequest("request body is not valid JSON: %s", problem)
-	}
-	decoder := json.NewDecoder(bytes.NewReader(body))
-	decoder.DisallowUnknownFields()
-	if err := decoder.Decode(dest); err != nil {
-		return invalidRequest("request body is not the expected JSON object (%v)", err)
-	}
-	return nil
-}
-
-// decodeJWTSVIDRequest decodes a JWTSVIDRequest as decodeStrict does, without
-// reflection. Member names match exactly and appear at most once, and null
-// counts as absent.
-func decodeJWTSVIDRequest(body []byte) (JWTSVIDRequest, error) {
-	var req JWTSVIDRequest
-	fail := func(err error) (JWTSVIDRequest, error) {
-		// The reader stops at the first unexpected byte, which in broken JSON can
-		// look like a member of the wrong type.
-		if problem := describeInvalidJSON(body); problem != "" {
-			return JWTSVIDRequest{}, invalidRequest("request body is not valid JSON: %s",
-				problem)
-		}
-		return JWTSVIDRequest{}, invalidRequest("request body is not the expected JSON "+
-			`object {"token": "...", "audience": [...]} (%v)`, err)
-	}
-	reader := newJSONReader(body)
-	if err := reader.beginObject(); err != nil {
-		return fail(err)
-	}
-	var seenToken, seenAudience bool
-	for {
-		name, ok, err := reader.nextMember()
-		if err != nil {
-			return fail(err)
-		}
-		if !ok {
-			return req, nil
-		}
-		switch {
-		case name == "token" && !seenToken:
-			seenToken = true
-			if !reader.readNull() {
-				if req.Token, err = reader.readString(); err != nil {
-					return fail(fmt.Errorf(`"token" must be a string: %w`, err))
-				}
-			}
-		case name == "audience" && !seenAudience:
-			seenAudience = true
-			if !reader.readNull() {
-				if req.Audience, err = reader.readStrings(); err != nil {
-					return fail(fmt.Errorf("audience must be a string or an array of "+
-						"strings: %w", err))
-				}
-			}
-		case name == "token" || name == "audience":
-			return fail(fmt.Errorf("member %q appears twice", name))
-		default:
-			return fail(fmt.Errorf("unknown member %q", name))
-		}
-	}
 }
 
 // statusFor maps a verification error to its HTTP status: 400 when the request

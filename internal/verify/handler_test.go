@@ -224,6 +224,113 @@ func TestHandlerReportsInvalidJSON(t *testing.T) {
 	}
 }
 
+func TestHandlerRejectsX509SVIDRequests(t *testing.T) {
+	f := newFixture(t)
+	api := startAPI(t, f)
+	chainPEM := encodePEM(f.orgA.ca.leaf(t, f.orgA.id("/agents/planner")))
+	tests := []struct {
+		name     string
+		body     string
+		fragment string
+	}{
+		{"member name in other case", jsonBody(t, map[string]string{"Chain_PEM": chainPEM}),
+			`unknown member "Chain_PEM"`},
+		{"chain repeated", `{"chain_pem":"x","chain_pem":` + jsonBody(t, chainPEM) + `}`,
+			`"chain_pem" appears twice`},
+		{"chain a number", `{"chain_pem":7}`, `"chain_pem" must be a string`},
+		{"body an array", `[]`, "expected a JSON object"},
+		{"chain null", `{"chain_pem":null}`, "no certificate chain"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := api.do(t, http.MethodPost, X509SVIDPath, "application/json", tt.body)
+			require.Equal(t, http.StatusBadRequest, resp.status)
+			require.NotNil(t, resp.body.Error)
+			require.Equal(t, CodeInvalidRequest, resp.body.Error.Code)
+			require.Contains(t, resp.body.Error.Message, tt.fragment)
+		})
+	}
+}
+
+// TestHandlerChecksContentHeaders checks the 415 answers: each names the header
+// value at fault and what to send instead.
+func TestHandlerChecksContentHeaders(t *testing.T) {
+	f := newFixture(t)
+	api := startAPI(t, f)
+	token := f.orgB.mint(t, claims(f.orgB.id("/billing/api"), f.now))
+	jwtBody := jsonBody(t, map[string]any{"token": token, "audience": "billing"})
+	chainPEM := encodePEM(f.orgB.ca.leaf(t, f.orgB.id("/billing/api")))
+	tests := []struct {
+		name        string
+		path        string
+		contentType string
+		encoding    string
+		body        string
+		status      int
+		fragments   []string
+	}{
+		{"JSON with charset", JWTSVIDPath, "application/json; charset=UTF-8", "", jwtBody,
+			http.StatusOK, nil},
+		{"JSON in upper case", JWTSVIDPath, "Application/JSON", "", jwtBody, http.StatusOK,
+			nil},
+		{"identity encoding", JWTSVIDPath, "application/json", "identity", jwtBody,
+			http.StatusOK, nil},
+		{"PEM with charset", X509SVIDPath, "application/x-pem-file; charset=us-ascii", "",
+			chainPEM, http.StatusOK, nil},
+		{"no content type", JWTSVIDPath, "", "", jwtBody, http.StatusUnsupportedMediaType,
+			[]string{"request has no Content-Type", "use application/json"}},
+		{"unparsable content type", JWTSVIDPath, "application/json; charset", "", jwtBody,
+			http.StatusUnsupportedMediaType,
+			[]string{`Content-Type "application/json; charset" is not a valid media type`}},
+		{"text on JWT route", JWTSVIDPath, "text/plain", "", jwtBody,
+			http.StatusUnsupportedMediaType, []string{`Content-Type "text/plain" is not ` +
+				"accepted on " + JWTSVIDPath + "; use application/json"}},
+		{"text on X509 route", X509SVIDPath, "text/plain", "", chainPEM,
+			http.StatusUnsupportedMediaType, []string{"use application/json, " +
+				"application/x-pem-file or application/pem-certificate-chain"}},
+		{"JSON in Latin-1", JWTSVIDPath, "application/json; charset=iso-8859-1", "",
+			jwtBody, http.StatusUnsupportedMediaType,
+			[]string{`charset "iso-8859-1"`, "UTF-8"}},
+		{"gzip body", JWTSVIDPath, "application/json", "gzip", jwtBody,
+			http.StatusUnsupportedMediaType,
+			[]string{`Content-Encoding "gzip" is not supported`, "uncompressed"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, api.base+tt.path,
+				strings.NewReader(tt.body))
+			require.NoError(t, err)
+			if tt.contentType != "" {
+				req.Header.Set("Content-Type", tt.contentType)
+			}
+			if tt.encoding != "" {
+				req.Header.Set("Content-Encoding", tt.encoding)
+			}
+			resp, err := api.client.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			raw, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			require.Equal(t, tt.status, resp.StatusCode, "body: %s", raw)
+			require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+			var decoded Response
+			require.NoError(t, json.Unmarshal(raw, &decoded), "body: %s", raw)
+			if tt.status == http.StatusOK {
+				require.True(t, decoded.Valid)
+				return
+			}
+			require.NotNil(t, decoded.Error)
+			require.Equal(t, CodeInvalidRequest, decoded.Error.Code)
+			for _, fragment := range tt.fragments {
+				require.Contains(t, decoded.Error.Message, fragment)
+			}
+			if tt.encoding != "" {
+				require.Equal(t, "identity", resp.Header.Get("Accept-Encoding"))
+			}
+		})
+	}
+}
+
 // TestHandlerWritesTokenClaims checks that the claims of a verified token reach
 // the response as the token carries them: integers beyond float64 precision
 // keep their digits, and invalid UTF-8 is replaced so that the body stays valid

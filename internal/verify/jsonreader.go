@@ -14,8 +14,9 @@ import (
 // compare member names exactly and reject a repeated one, where encoding/json
 // matches names case-insensitively and keeps the last. It decodes strings as
 // encoding/json does, so invalid UTF-8 becomes U+FFFD. It stops at the first
-// byte that does not fit the expected shape, so its errors describe valid JSON
-// of another shape; callers ask describeInvalidJSON first to report broken JSON.
+// byte that does not fit the expected shape. Its errors are therefore right for
+// valid JSON of another shape, and callers call describeInvalidJSON first to
+// report broken JSON as such.
 type jsonReader struct {
 	data []byte
 	pos  int
@@ -102,7 +103,7 @@ func (r *jsonReader) peek() byte {
 func (r *jsonReader) readString() (string, error) {
 	r.skipSpace()
 	if r.pos == len(r.data) || r.data[r.pos] != '"' {
-		return "", errors.New("expected a string")
+		return "", fmt.Errorf("expected a string at byte %d", r.pos+1)
 	}
 	start := r.pos + 1
 	plain := true
@@ -141,7 +142,7 @@ func (r *jsonReader) readStrings() ([]string, error) {
 		return []string{s}, nil
 	}
 	if !r.consume('[') {
-		return nil, errors.New("expected a string or an array of strings")
+		return nil, fmt.Errorf("expected a string or an array at byte %d", r.pos+1)
 	}
 	list := []string{}
 	if r.consume(']') {

@@ -3,6 +3,7 @@ package verify
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -60,8 +61,10 @@ func TestDecodeJWTSVIDRequestRejects(t *testing.T) {
 		{"token repeated", `{"token":"t","token":"u"}`, `"token" appears twice`},
 		{"audience repeated", `{"audience":"a","audience":"b"}`, `"audience" appears twice`},
 		{"token a number", `{"token":7}`, `"token" must be a string`},
-		{"audience a number", `{"audience":7}`, "audience must be a string or an array"},
-		{"audience with a number", `{"audience":["a",7]}`, "expected a string"},
+		{"audience a number", `{"audience":7}`,
+			`"audience" must be a string or an array of strings: expected a string or an ` +
+				"array at byte 13"},
+		{"audience with a number", `{"audience":["a",7]}`, "expected a string at byte 18"},
 		{"audience array unterminated", `{"audience":["a"`, "looks truncated"},
 		{"missing colon", `{"token" "t"}`,
 			`not valid JSON: invalid character '"' after object key at byte 10`},
@@ -80,6 +83,82 @@ func TestDecodeJWTSVIDRequestRejects(t *testing.T) {
 			requireRequestError(t, err, tt.fragment)
 		})
 	}
+}
+
+// decodeStrict decodes body with encoding/json, rejecting unknown members and
+// data after the object: the reference that the strict decoders must agree with
+// wherever they accept a body.
+func decodeStrict(body []byte, dest any) error {
+	decoder := json.NewDecoder(bytes.NewReader(body))
+	decoder.DisallowUnknownFields()
+	if err := decoder.Decode(dest); err != nil {
+		return err
+	}
+	if decoder.More() {
+		return errors.New("data after the JSON object")
+	}
+	return nil
+}
+
+func TestDecodeX509SVIDRequest(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		body  string
+		chain string
+	}{
+		{"chain", `{"chain_pem":"-----BEGIN"}`, "-----BEGIN"},
+		{"escaped line breaks", `{"chain_pem":"a\nb\r\n"}`, "a\nb\r\n"},
+		{"null chain", `{"chain_pem":null}`, ""},
+		{"no members", ` {} `, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := decodeX509SVIDRequest([]byte(tt.body))
+			require.NoError(t, err)
+			require.Equal(t, tt.chain, req.ChainPEM)
+
+			var reference X509SVIDRequest
+			require.NoError(t, decodeStrict([]byte(tt.body), &reference))
+			require.Equal(t, reference, req, "same result as encoding/json")
+		})
+	}
+	for _, tt := range []struct {
+		name     string
+		body     string
+		fragment string
+	}{
+		{"member name in other case", `{"Chain_PEM":"x"}`, `unknown member "Chain_PEM"`},
+		{"chain repeated", `{"chain_pem":"x","chain_pem":"y"}`,
+			`"chain_pem" appears twice`},
+		{"chain an array", `{"chain_pem":["x"]}`, `"chain_pem" must be a string`},
+		{"truncated", `{"chain_pem":"-----BEGIN`, "not valid JSON: it ends after 24 bytes"},
+		{"second object", `{"chain_pem":"x"}{}`, "data after the JSON value, at byte 18"},
+		{"string body", `"x"`, "expected a JSON object"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := decodeX509SVIDRequest([]byte(tt.body))
+			requireRequestError(t, err, tt.fragment)
+		})
+	}
+}
+
+// FuzzDecodeX509SVIDRequest checks that every body the strict decoder accepts
+// decodes to the same request with encoding/json.
+func FuzzDecodeX509SVIDRequest(f *testing.F) {
+	for _, seed := range []string{`{"chain_pem":"x"}`, `{"chain_pem":null}`, `{}`,
+		`{"Chain_PEM":"x"}`, `{"chain_pem":"\u00e9\n"}`, "{\"chain_pem\":\"\xff\"}"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := decodeX509SVIDRequest(body)
+		if err != nil {
+			require.Equal(t, CodeInvalidRequest, ErrorCode(err))
+			return
+		}
+		var reference X509SVIDRequest
+		require.NoError(t, decodeStrict(body, &reference),
+			"encoding/json rejects a body the decoder accepts")
+		require.Equal(t, reference, req)
+	})
 }
 
 func requireRequestError(t *testing.T, err error, fragment string) {
