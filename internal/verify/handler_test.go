@@ -442,6 +442,25 @@ func TestHandlerRoutes(t *testing.T) {
 	require.Contains(t, resp.body.Error.Message, "1024 bytes")
 }
 
+func TestHandlerRejectsOtherMethods(t *testing.T) {
+	f := newFixture(t)
+	api := startAPI(t, f)
+	for _, path := range []string{JWTSVIDPath, X509SVIDPath} {
+		for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodPatch,
+			http.MethodDelete, http.MethodOptions} {
+			t.Run(method+" "+path, func(t *testing.T) {
+				resp := api.do(t, method, path, "application/json", `{}`)
+				require.Equal(t, http.StatusMethodNotAllowed, resp.status)
+				require.Equal(t, http.MethodPost, resp.header.Get("Allow"))
+				require.NotNil(t, resp.body.Error)
+				require.Equal(t, CodeInvalidRequest, resp.body.Error.Code)
+				require.Contains(t, resp.body.Error.Message, "method "+method+
+					" is not allowed on "+path+"; use POST")
+			})
+		}
+	}
+}
+
 // TestHandlerRejectsUncleanPaths checks that a path that only cleans to a route
 // gets the API's JSON 404 and no redirect, which net/http's ServeMux would send.
 func TestHandlerRejectsUncleanPaths(t *testing.T) {
