@@ -64,9 +64,9 @@ func NewHandler(v *Verifier, logger *slog.Logger, opts ...HandlerOption) http.Ha
 }
 
 // ServeHTTP routes on the path exactly as the request spells it. net/http's
-// ServeMux would answer a path that cleans to a route, such as
-// //v1/verify/jwt-svid, with a redirect and an empty body; here it gets the
-// JSON 404 of every unknown path.
+// ServeMux would redirect a path that cleans to a route, such as
+// //v1/verify/jwt-svid, with an empty body. Here such a path gets the JSON 404
+// of every unknown path.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.EscapedPath() {
 	case JWTSVIDPath:

@@ -252,7 +252,7 @@ func TestHandlerRejectsX509SVIDRequests(t *testing.T) {
 	}
 }
 
-// TestHandlerChecksContentHeaders checks the 415 answers: each names the header
+// TestHandlerChecksContentHeaders checks the 415 responses: each names the header
 // value at fault and what to send instead.
 func TestHandlerChecksContentHeaders(t *testing.T) {
 	f := newFixture(t)
