@@ -2,11 +2,12 @@ package node
 
 import (
 	"encoding/json"
-	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
 	"github.com/bundlex/bundlex/internal/verify"
+	"github.com/bundlex/bundlex/internal/workload"
 )
 
 // The bundle endpoint, the verify API, the Workload API and the file output
@@ -27,8 +28,8 @@ const (
 
 // errNotCurrent is returned to Workload API callers while the state is not
 // current.
-var errNotCurrent = errors.New("the node is still loading its replicated state " +
-	"after a start; retry with a backoff")
+var errNotCurrent = fmt.Errorf("the node is still loading its replicated state "+
+	"after a start; retry with a backoff: %w", workload.ErrValidatorUnavailable)
 
 // stateCurrent reports whether the store's state is current, so that the node
 // may serve it.

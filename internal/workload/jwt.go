@@ -3,6 +3,7 @@ package workload
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	"github.com/spiffe/go-spiffe/v2/proto/spiffe/workload"
 	"google.golang.org/grpc/codes"
@@ -13,7 +14,9 @@ import (
 // ValidateJWTSVID validates a JWT-SVID through the configured JWTValidator.
 // SPIFFE Workload API 6.2.3: audience and token are mandatory, and 4.5 requires
 // InvalidArgument for a missing mandatory field. A token that fails validation
-// is also InvalidArgument, with the validator's message.
+// is also InvalidArgument, with the validator's message, except an error that wraps
+// ErrValidatorUnavailable: the node cannot judge the token yet, so the answer is
+// Unavailable, which clients retry (SPIFFE Workload Endpoint 6).
 func (s *Server) ValidateJWTSVID(_ context.Context, req *workload.ValidateJWTSVIDRequest) (
 	*workload.ValidateJWTSVIDResponse, error) {
 	if req.GetAudience() == "" {
@@ -26,6 +29,9 @@ func (s *Server) ValidateJWTSVID(_ context.Context, req *workload.ValidateJWTSVI
 	if err != nil {
 		// The token is a credential: log the outcome, never the token.
 		s.log.Debug("JWT-SVID rejected", "audience", req.GetAudience(), "error", err)
+		if errors.Is(err, ErrValidatorUnavailable) {
+			return nil, status.Error(codes.Unavailable, err.Error())
+		}
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	if id == "" {
@@ -40,6 +46,12 @@ func (s *Server) ValidateJWTSVID(_ context.Context, req *workload.ValidateJWTSVI
 	}
 	return &workload.ValidateJWTSVIDResponse{SpiffeId: id, Claims: claimStruct}, nil
 }
+
+// ErrValidatorUnavailable is wrapped by a JWTValidator's error when it cannot
+// judge any token for now, for example while the node loads its replicated state
+// after a start. ValidateJWTSVID then answers Unavailable instead of
+// InvalidArgument.
+var ErrValidatorUnavailable = errors.New("validator unavailable")
 
 // claimsToStruct converts claims through JSON, because structpb accepts only
 // the types encoding/json decodes into (a validator may return []string for

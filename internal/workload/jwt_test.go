@@ -1,6 +1,7 @@
 package workload
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/spiffe/go-spiffe/v2/proto/spiffe/workload"
@@ -128,4 +129,23 @@ func TestValidateJWTSVIDValidatorResults(t *testing.T) {
 			require.Equal(t, float64(1700000000), resp.Claims.AsMap()["exp"])
 		})
 	}
+}
+
+// unavailableValidator cannot judge any token, as the node's validator while it
+// loads its replicated state after a start.
+type unavailableValidator struct{}
+
+func (unavailableValidator) ValidateJWTSVID(string, string) (string, map[string]any, error) {
+	return "", nil, fmt.Errorf("still loading: %w", ErrValidatorUnavailable)
+}
+
+func TestValidateJWTSVIDUnavailableValidator(t *testing.T) {
+	f := newFixture(t)
+	ts := startServer(t, NewMemorySource(f.snapshot), unavailableValidator{})
+	_, err := rawClient(t, ts).ValidateJWTSVID(withHeader(testContext(t)),
+		&workload.ValidateJWTSVIDRequest{
+			Audience: "db",
+			Svid:     f.keyA.sign(t, "spiffe://org-a.test/web", "db"),
+		})
+	requireStatus(t, err, codes.Unavailable, "still loading")
 }
