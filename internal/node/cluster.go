@@ -8,9 +8,11 @@ import (
 
 	hraft "github.com/hashicorp/raft"
 
+	"github.com/bundlex/bundlex/internal/admin"
 	"github.com/bundlex/bundlex/internal/cluster"
 	"github.com/bundlex/bundlex/internal/clustertls"
 	"github.com/bundlex/bundlex/internal/forward"
+	"github.com/bundlex/bundlex/internal/netlimit"
 	"github.com/bundlex/bundlex/internal/telemetry"
 	"github.com/bundlex/bundlex/raft"
 )
@@ -20,6 +22,16 @@ const (
 	raftMaxPool     = 3
 	raftIOTimeout   = 10 * time.Second
 	forwardDialWait = 5 * time.Second
+)
+
+// Limits of the forwarding server on the Raft port. Only cluster members reach it
+// when cluster TLS is set, so, as on the admin socket, they guard against stuck
+// or runaway clients. The admin routes extend the read deadline of a snapshot
+// restore themselves (admin.SnapshotReadTimeout).
+const (
+	forwardReadTimeout    = admin.ReadTimeout
+	forwardIdleTimeout    = 2 * time.Minute
+	forwardMaxConnections = 256
 )
 
 // streamLayer returns the Raft port's stream layer: mutual TLS when the cluster
@@ -78,18 +90,25 @@ func (n *Node) openStore() error {
 
 // startForwarding serves the requests followers forward to this node, once the
 // admin API exists.
-func (n *Node) startForwarding() {
+func (n *Node) startForwarding() error {
 	n.forwardSrv = &http.Server{
 		Handler:           forward.Handler(n.store.Apply, n.admin.Handler()),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: admin.ReadHeaderTimeout,
+		ReadTimeout:       forwardReadTimeout,
+		IdleTimeout:       forwardIdleTimeout,
 	}
-	listener := n.mux.ForwardListener()
+	listener, err := netlimit.NewListener(n.mux.ForwardListener(), forwardMaxConnections,
+		n.log.With("component", "forward"), "forwardMaxConnections")
+	if err != nil {
+		return fmt.Errorf("node: forwarding server: %w", err)
+	}
 	n.goRun(func() {
 		err := n.forwardSrv.Serve(listener)
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("forwarding server stopped", "error", err)
 		}
 	})
+	return nil
 }
 
 // startCluster starts gossip membership: discovery, bootstrap by expect and the

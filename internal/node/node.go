@@ -158,7 +158,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		n.admin = nil
 		return err
 	}
-	n.startForwarding()
+	if err := n.startForwarding(); err != nil {
+		return err
+	}
 	if err := n.startCluster(); err != nil {
 		return err
 	}
