@@ -16,6 +16,10 @@ const (
 	// every use. Revalidation costs a 304 thanks to the ETag, and a peer never gets
 	// a bundle older than the one this node serves, whatever the refresh hint.
 	bundleCacheControl = "no-cache"
+	// noBundleRetryAfter is the Retry-After value, in seconds, of the 503 sent
+	// while no bundle is set. A node sets its first bundle within about one Raft
+	// election of starting.
+	noBundleRetryAfter = "1"
 )
 
 // Handler serves the local trust domain's SPIFFE bundle on one path (SPIFFE
@@ -78,6 +82,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	b := h.current.Load()
 	if b == nil {
+		w.Header().Set("Retry-After", noBundleRetryAfter)
 		http.Error(w, "no bundle is available yet; retry later",
 			http.StatusServiceUnavailable)
 		return

@@ -149,6 +149,7 @@ func TestHandlerErrorResponses(t *testing.T) {
 		path       string
 		wantStatus int
 		wantAllow  string
+		wantRetry  string
 	}{
 		{name: "post method not allowed", handler: withBundle, method: http.MethodPost,
 			path: "/", wantStatus: 405, wantAllow: "GET, HEAD"},
@@ -157,9 +158,9 @@ func TestHandlerErrorResponses(t *testing.T) {
 		{name: "other path not found", handler: withBundle, method: http.MethodGet,
 			path: "/keys", wantStatus: 404},
 		{name: "no bundle yet unavailable", handler: NewHandler("/"),
-			method: http.MethodGet, path: "/", wantStatus: 503},
+			method: http.MethodGet, path: "/", wantStatus: 503, wantRetry: "1"},
 		{name: "cleared bundle unavailable", handler: cleared, method: http.MethodGet,
-			path: "/", wantStatus: 503},
+			path: "/", wantStatus: 503, wantRetry: "1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -167,6 +168,7 @@ func TestHandlerErrorResponses(t *testing.T) {
 			resp := doRequest(t, client, tt.method, base+tt.path, nil)
 			require.Equal(t, tt.wantStatus, resp.status)
 			require.Equal(t, tt.wantAllow, resp.header.Get("Allow"))
+			require.Equal(t, tt.wantRetry, resp.header.Get("Retry-After"))
 			require.Empty(t, resp.header.Get("ETag"))
 			require.NotContains(t, resp.body, "keys")
 		})
