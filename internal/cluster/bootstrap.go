@@ -1,8 +1,10 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	hraft "github.com/hashicorp/raft"
 
@@ -10,13 +12,24 @@ import (
 )
 
 // runBootstrapExpect waits until BootstrapExpect servers without Raft state see
-// each other through gossip, then the one with the lowest name bootstraps them
-// all as voters. It ends once this node has Raft state or learns of a server that
-// has some, because a cluster then exists and its leader adds this node.
+// each other through gossip and pass RaftProbe, then the one with the lowest name
+// among them bootstraps them all as voters. It ends once this node has Raft
+// state or learns of a server that has some, because a cluster then exists and
+// its leader adds this node.
 func (m *Manager) runBootstrapExpect() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-m.stop:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	failures := map[string]probeFailure{}
 	var waiting string
 	for {
-		done, reason := m.tryBootstrap()
+		done, reason := m.tryBootstrap(ctx, failures)
 		if done {
 			return
 		}
@@ -33,8 +46,10 @@ func (m *Manager) runBootstrapExpect() {
 }
 
 // tryBootstrap takes one bootstrap decision. It returns done when bootstrap-expect
-// has nothing left to do, and otherwise why it waits.
-func (m *Manager) tryBootstrap() (done bool, waiting string) {
+// has nothing left to do, and otherwise why it waits. failures carries the
+// servers that failed RaftProbe from one decision to the next.
+func (m *Manager) tryBootstrap(ctx context.Context,
+	failures map[string]probeFailure) (done bool, waiting string) {
 	if m.leaving.Load() {
 		return true, ""
 	}
@@ -42,11 +57,22 @@ func (m *Manager) tryBootstrap() (done bool, waiting string) {
 		m.log.Info("this node has Raft state, so it does not bootstrap a cluster")
 		return true, ""
 	}
-	var servers []memberEntry
+	var alive []memberEntry
 	for _, entry := range m.memberSnapshot() {
-		if !entry.usable() {
-			continue
+		if entry.usable() {
+			alive = append(alive, entry)
 		}
+	}
+	// A server that fails the probe, for example one with the gossip key but a
+	// node certificate of another CA, is left out before anything else, so it can
+	// neither become a voter nor, with the lowest name, be the server the others
+	// wait for. Its metadata is ignored too, so no claim of Raft state or of
+	// another bootstrap_expect from it stops or stalls the bootstrap.
+	servers, failed := m.passingServers(ctx, alive, failures)
+	if ctx.Err() != nil {
+		return true, ""
+	}
+	for _, entry := range servers {
 		if entry.meta.RaftState == 1 {
 			m.log.Info("a server with Raft state is alive, so this node joins its "+
 				"cluster instead of bootstrapping; its leader adds this node",
@@ -58,14 +84,23 @@ func (m *Manager) tryBootstrap() (done bool, waiting string) {
 				"set the same bootstrap_expect on every initial server", entry.name,
 				entry.meta.Expect, m.cfg.BootstrapExpect)
 		}
-		servers = append(servers, entry)
 	}
 	if len(servers) < m.cfg.BootstrapExpect {
-		return false, fmt.Sprintf("%d of %d servers are alive in gossip", len(servers),
-			m.cfg.BootstrapExpect)
+		reason := fmt.Sprintf("%d of %d servers are alive in gossip and pass the Raft "+
+			"connection check", len(servers), m.cfg.BootstrapExpect)
+		if len(failed) > 0 {
+			reason += fmt.Sprintf("; failing the check: %s", strings.Join(failed, ", "))
+		}
+		return false, reason
 	}
 	// memberSnapshot sorts by name, so the first server has the lowest name. Only
-	// that one bootstraps, so at most one cluster forms from one gossip view.
+	// that one bootstraps, so at most one cluster forms from one gossip view and
+	// one set of probe results.
+	//
+	// NOTE: two servers whose views differ can each find themselves lowest, for
+	// example when a probe between two initial servers fails for a moment. With
+	// no more than bootstrap_expect servers that pass each other's probes alive,
+	// only one of them counts enough servers, but with more, two clusters can form.
 	if servers[0].name != m.cfg.NodeName {
 		return false, fmt.Sprintf("server %s has the lowest name and bootstraps the "+
 			"cluster", servers[0].name)
@@ -73,9 +108,8 @@ func (m *Manager) tryBootstrap() (done bool, waiting string) {
 	return m.bootstrap(servers)
 }
 
-// NOTE: unlike the leader's adds, bootstrap does not run Config.RaftProbe, so a
-// node with the gossip key but a foreign node certificate that is alive during
-// the first formation counts toward bootstrap_expect and becomes a voter.
+// bootstrap makes members, which passed RaftProbe in this decision, the voters
+// of a new Raft configuration.
 func (m *Manager) bootstrap(members []memberEntry) (done bool, waiting string) {
 	if len(members) > m.cfg.BootstrapExpect {
 		m.log.Warn("more servers than bootstrap_expect are alive; bootstrapping with all "+

@@ -110,9 +110,11 @@ type Config struct {
 	AddressBook *AddressBook
 	// RaftProbe, when set, checks that a member's Raft address accepts this node
 	// over the cluster transport, for example with a mutual TLS handshake. The
-	// leader adds a member to the Raft configuration only after it passes, so that
-	// a node with the gossip key but no valid node certificate stays out. Members
-	// already in the configuration are never probed. Nil adds members unchecked.
+	// leader adds a member to the Raft configuration only after it passes, and a
+	// server waiting for BootstrapExpect counts a member, and bootstraps with it,
+	// only after it passes. So a node with the gossip key but no valid node
+	// certificate stays out. Members already in the configuration are never
+	// probed. Nil adds and counts members unchecked.
 	RaftProbe func(ctx context.Context, raftAddr string) error
 	// RaftProbeTimeout bounds one RaftProbe call. Default: DefaultRaftProbeTimeout.
 	RaftProbeTimeout time.Duration

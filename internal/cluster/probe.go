@@ -8,14 +8,15 @@ import (
 )
 
 const (
-	// raftProbeRetryMax caps the wait before the leader probes a failing member
-	// again. The wait starts at ReconcileInterval and doubles with each failure,
-	// so that a member that never passes costs at most one probe timeout of the
-	// reconcile loop per raftProbeRetryMax.
+	// raftProbeRetryMax caps the wait before the leader, or a server waiting
+	// for bootstrap_expect, probes a failing member again. The wait starts at
+	// ReconcileInterval and doubles with each failure, so that a member that
+	// never passes costs at most one probe timeout of the loop per
+	// raftProbeRetryMax.
 	raftProbeRetryMax = 30 * time.Second
-	// raftProbeWarnInterval is how often the leader repeats the warning for a
-	// member that keeps failing the probe. A new Raft address or a pass after a
-	// failure is logged at once.
+	// raftProbeWarnInterval is how often the leader, or a server waiting for
+	// bootstrap_expect, repeats the warning for a member that keeps failing the
+	// probe. A new Raft address or a pass after a failure is logged at once.
 	raftProbeWarnInterval = 10 * time.Minute
 )
 
@@ -42,14 +43,11 @@ func (r *reconciler) passesProbe(ctx context.Context, member memberEntry, now ti
 	}
 	address := member.meta.RaftAddr
 	previous, failing := m.probeFailure(member.name)
-	sameAddress := failing && previous.raftAddr == address
-	if sameAddress && now.Before(previous.retryAt) {
+	if failing && previous.waits(address, now) {
 		return false
 	}
 
-	probeCtx, cancel := context.WithTimeout(ctx, m.cfg.RaftProbeTimeout)
-	err := m.cfg.RaftProbe(probeCtx, address)
-	cancel()
+	err := m.probe(ctx, address)
 	if err == nil {
 		if failing {
 			m.setProbeFailure(member.name, nil)
@@ -66,6 +64,39 @@ func (r *reconciler) passesProbe(ctx context.Context, member memberEntry, now ti
 		return false
 	}
 
+	failure, warn := m.nextProbeFailure(previous, failing, address, err, now)
+	m.setProbeFailure(member.name, &failure)
+	if warn {
+		m.log.Warn("member failed the Raft connection check, so it is not added to the "+
+			"Raft configuration; check that its node certificate comes from this "+
+			"cluster's CA and that its Raft address is reachable", "member", member.name,
+			"raft_address", address, "gossip_address", member.gossipAddr, "error", err,
+			"failed_probes", failure.failures, "retry_in", failure.retryAt.Sub(now))
+	}
+	return false
+}
+
+// probe runs RaftProbe on address, bounded by RaftProbeTimeout.
+func (m *Manager) probe(ctx context.Context, address string) error {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.RaftProbeTimeout)
+	defer cancel()
+	return m.cfg.RaftProbe(ctx, address)
+}
+
+// waits reports whether a member with this failure record must not be probed
+// at address yet: it failed there and its retry wait has not passed.
+func (f probeFailure) waits(address string, now time.Time) bool {
+	return f.raftAddr == address && now.Before(f.retryAt)
+}
+
+// nextProbeFailure returns the record after a probe of address failed with err
+// at now, given the previous record if failing, and whether to log a warning.
+// Failures at one address lengthen the retry wait and keep the warning time, so
+// that a member that keeps failing is warned about once per
+// raftProbeWarnInterval. A new address starts a new record.
+func (m *Manager) nextProbeFailure(previous probeFailure, failing bool, address string,
+	err error, now time.Time) (probeFailure, bool) {
+	sameAddress := failing && previous.raftAddr == address
 	failure := probeFailure{raftAddr: address, err: err, since: now, failures: 1,
 		warnedAt: now}
 	if sameAddress {
@@ -79,15 +110,7 @@ func (r *reconciler) passesProbe(ctx context.Context, member memberEntry, now ti
 	if warn {
 		failure.warnedAt = now
 	}
-	m.setProbeFailure(member.name, &failure)
-	if warn {
-		m.log.Warn("member failed the Raft connection check, so it is not added to the "+
-			"Raft configuration; check that its node certificate comes from this "+
-			"cluster's CA and that its Raft address is reachable", "member", member.name,
-			"raft_address", address, "gossip_address", member.gossipAddr, "error", err,
-			"failed_probes", failure.failures, "retry_in", wait)
-	}
-	return false
+	return failure, warn
 }
 
 // forgetProbes drops the records of members that no longer wait for an add:
