@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bundlex/bundlex/internal/clustertls"
+	"github.com/bundlex/bundlex/internal/forward"
 	"github.com/bundlex/bundlex/internal/telemetry"
 	"github.com/bundlex/bundlex/internal/testutil"
 	"github.com/bundlex/bundlex/raft"
@@ -64,6 +65,12 @@ type testNode struct {
 	// files, and the manager probes members with it before adding them.
 	tls   *tlsFiles
 	layer *clustertls.StreamLayer
+	// tcpMux, when set and tls is not, carries Raft over the plain TCP layer and
+	// the forwarding mux of internal/forward, whose probe only opens a
+	// connection, as a node without the cluster TLS files does.
+	tcpMux bool
+	// onProbe, when set, is called after each RaftProbe call of the manager.
+	onProbe func(address string, err error)
 }
 
 // tlsFiles are the CA, certificate and key files of a node's cluster TLS.
@@ -125,8 +132,18 @@ func (n *testNode) start() {
 		cfg.AddressBook = NewAddressBook()
 		raftCfg.ServerAddressProvider = cfg.AddressBook
 	}
-	if n.tls != nil {
+	switch {
+	case n.tls != nil:
 		n.startTLS(&raftCfg, &cfg)
+	case n.tcpMux:
+		n.startTCPMux(&raftCfg, &cfg)
+	}
+	if probe := cfg.RaftProbe; probe != nil && n.onProbe != nil {
+		cfg.RaftProbe = func(ctx context.Context, address string) error {
+			err := probe(ctx, address)
+			n.onProbe(address, err)
+			return err
+		}
 	}
 	store, err := raft.Open(raftCfg)
 	require.NoError(t, err)
@@ -162,6 +179,28 @@ func (n *testNode) startTLS(raftCfg *raft.Config, cfg *Config) {
 	raftCfg.ServerAddressProvider = nil
 	cfg.RaftProbe = layer.Probe
 	n.layer = layer
+}
+
+// startTCPMux sets up Raft over the plain TCP layer behind the forwarding mux,
+// and the probe with the mux, as internal/node does without cluster TLS.
+func (n *testNode) startTCPMux(raftCfg *raft.Config, cfg *Config) {
+	t := n.t
+	layer, err := forward.NewTCPLayer(n.raftBind, "")
+	require.NoError(t, err)
+	mux := forward.NewMux(layer, cfg.Logger.With("component", "forward"))
+	var book hraft.ServerAddressProvider
+	if cfg.AddressBook != nil {
+		book = cfg.AddressBook
+	}
+	raftCfg.Transport = hraft.NewNetworkTransportWithConfig(&hraft.NetworkTransportConfig{
+		ServerAddressProvider: book,
+		Stream:                mux.RaftLayer(),
+		MaxPool:               3,
+		Timeout:               2 * time.Second,
+		Logger:                telemetry.HCLogger(cfg.Logger, "raft-net"),
+	})
+	raftCfg.ServerAddressProvider = nil
+	cfg.RaftProbe = mux.Probe
 }
 
 // stop shuts the manager down without leaving and closes the store, as SIGTERM
