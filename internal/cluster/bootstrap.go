@@ -64,10 +64,10 @@ func (m *Manager) tryBootstrap(ctx context.Context,
 		}
 	}
 	// A server that fails the probe, for example one with the gossip key but a
-	// node certificate of another CA, is left out before anything else, so it can
-	// neither become a voter nor, with the lowest name, be the server the others
-	// wait for. Its metadata is ignored too, so no claim of Raft state or of
-	// another bootstrap_expect from it stops or stalls the bootstrap.
+	// node certificate of another CA, is left out before anything else. So it
+	// cannot become a voter, and with the lowest name it is not the server the
+	// others wait for. Its metadata is ignored too, so that its claim of Raft
+	// state or of another bootstrap_expect neither ends nor stalls the bootstrap.
 	servers, failed := m.passingServers(ctx, alive, failures)
 	if ctx.Err() != nil {
 		return true, ""

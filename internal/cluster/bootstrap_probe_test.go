@@ -115,7 +115,7 @@ func TestBootstrapLeavesOutForeignCertificate(t *testing.T) {
 
 func TestBootstrapWaitsForReachableServers(t *testing.T) {
 	// n0 has the lowest name and a Raft address on which nothing listens. It
-	// expects no bootstrap, so without the probe the others would wait for ever
+	// expects no bootstrap, so without the probe the others would wait forever
 	// on its different bootstrap_expect.
 	unreachable := newTestNode(t, "n0", 0)
 	unreachable.tcpMux = true
@@ -138,7 +138,7 @@ func TestBootstrapWaitsForReachableServers(t *testing.T) {
 		nodes = append(nodes, node)
 	}
 
-	// Only two servers pass, so nobody bootstraps, however often n1 probes n0.
+	// Only two servers pass, so no server bootstraps, however often n1 probes n0.
 	waitForWaitingReason(t, nodes[0], "2 of 3 servers are alive in gossip and pass the "+
 		"Raft connection check; failing the check: n0")
 	waitFor(t, "n1 probed n0 three times", func() bool { return probesOfN0.Load() >= 3 })

@@ -63,8 +63,8 @@ type Member struct {
 	LastIndex uint64
 	// RaftProbeError is the error of the last failed Config.RaftProbe of the
 	// member's Raft address, the reason the leader does not add it to the Raft
-	// configuration. Only the leader probes, so it is empty on other nodes. It is
-	// also empty for members that passed or are in the configuration.
+	// configuration. Only the leader reports it, so it is empty on other nodes.
+	// It is also empty for members that passed or are in the configuration.
 	RaftProbeError string
 	// RaftProbeFailingSince is when the member's current run of probe failures
 	// began, zero when RaftProbeError is empty.

@@ -20,15 +20,16 @@ const (
 	raftProbeWarnInterval = 10 * time.Minute
 )
 
-// probeFailure is the leader's record of a member whose Raft address failed the
-// probe, until it passes, joins the configuration or leaves gossip.
+// probeFailure is the record of a member whose Raft address failed the probe.
+// The leader keeps it until the member passes, joins the configuration or leaves
+// gossip, and bootstrap-expect until the member passes or leaves gossip.
 type probeFailure struct {
 	raftAddr string
 	err      error
 	// since is the first failure of this run of failures.
 	since    time.Time
 	failures int
-	// retryAt is when the leader may probe the member again.
+	// retryAt is when the member may be probed again.
 	retryAt  time.Time
 	warnedAt time.Time
 }
@@ -151,7 +152,7 @@ func (m *Manager) setProbeFailure(name string, failure *probeFailure) {
 }
 
 // clearProbeFailures drops every record, when this node stops leading: only the
-// leader probes, so the records would go stale.
+// leader updates these records, so they would go stale.
 func (m *Manager) clearProbeFailures() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
