@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -30,10 +31,23 @@ type localCluster struct {
 	nodes []*bxNode
 }
 
-// startLocalCluster starts size nodes of trust domain td that bootstrap together.
-// extraYAML, when given, adds top-level configuration sections to every node.
+// startLocalCluster starts size nodes of trust domain td that bootstrap together
+// and waits until they are ready. extraYAML, when given, adds top-level
+// configuration sections to every node.
 func startLocalCluster(t *testing.T, td string, size int, refreshHint time.Duration,
 	extraYAML ...string) *localCluster {
+	t.Helper()
+	c := launchLocalCluster(t, td, size, refreshHint, nil, extraYAML...)
+	for _, n := range c.nodes {
+		n.waitReady()
+	}
+	return c
+}
+
+// launchLocalCluster starts the processes of startLocalCluster without waiting
+// for them. extraJoin adds gossip addresses to every node's join list.
+func launchLocalCluster(t *testing.T, td string, size int, refreshHint time.Duration,
+	extraJoin []string, extraYAML ...string) *localCluster {
 	t.Helper()
 	certDir := t.TempDir()
 	runBundlex(t, "cluster", "tls", "create-ca", "--dir", certDir)
@@ -42,6 +56,7 @@ func startLocalCluster(t *testing.T, td string, size int, refreshHint time.Durat
 	for i := range gossip {
 		gossip[i] = freeAddr(t)
 	}
+	join := append(slices.Clone(gossip), extraJoin...)
 	c := &localCluster{t: t}
 	for i := 0; i < size; i++ {
 		name := fmt.Sprintf("node-%d", i+1)
@@ -57,16 +72,13 @@ func startLocalCluster(t *testing.T, td string, size int, refreshHint time.Durat
     ca_file: %s
     cert_file: %s
     key_file: %s
-`, gossip[i], size, strings.Join(gossip, ", "), gossipKey,
+`, gossip[i], size, strings.Join(join, ", "), gossipKey,
 			filepath.Join(certDir, "bundlex-cluster-ca.pem"),
 			filepath.Join(certDir, name+".pem"), filepath.Join(certDir, name+"-key.pem"))
 		n := newNode(t, clusterNodeOptions{trustDomain: td, refreshHint: refreshHint, name: name,
 			clusterYAML: clusterYAML, extraYAML: strings.Join(extraYAML, "")})
 		n.launch()
 		c.nodes = append(c.nodes, n)
-	}
-	for _, n := range c.nodes {
-		n.waitReady()
 	}
 	return c
 }
@@ -196,34 +208,56 @@ func TestLocalClusterWritesReadsAndKeys(t *testing.T) {
 }
 
 func TestLocalClusterRejectsForeignCertificate(t *testing.T) {
-	c := startLocalCluster(t, "org-c.test", 3, peerHint)
-	ctx := context.Background()
-	leader := c.leader()
-	bundlePath := leader.writeFile("secret.json", []byte(leader.cli("bundle", "show")))
-	leader.cli("bundle", "set", "--id", "org-secret.test", "--path", bundlePath)
-
-	// An intruder has the gossip key and the addresses, but its node
-	// certificate comes from another CA.
+	// An intruder has the gossip key and the same bootstrap_expect, but its node
+	// certificate comes from another CA. Its name sorts before node-1, and it
+	// runs before the cluster starts, so every node learns of it at its first join.
 	otherCA := t.TempDir()
 	runBundlex(t, "cluster", "tls", "create-ca", "--dir", otherCA)
 	runBundlex(t, "cluster", "tls", "create-cert", "--dir", otherCA, "--node", "intruder",
 		"--ca", filepath.Join(otherCA, "bundlex-cluster-ca.pem"),
 		"--ca-key", filepath.Join(otherCA, "bundlex-cluster-ca-key.pem"))
 	gossipKey := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef"))
-	join := c.gossipAddrs(t)
+	intruderGossip := freeAddr(t)
 	intruder := newNode(t, clusterNodeOptions{trustDomain: "org-c.test", refreshHint: peerHint,
 		name: "intruder", clusterYAML: fmt.Sprintf(`  gossip_address: %s
-  bootstrap_expect: 0
-  join: [%s]
+  bootstrap_expect: 3
   gossip_key: %s
   tls:
     ca_file: %s
     cert_file: %s
     key_file: %s
-`, freeAddr(t), strings.Join(join, ", "), gossipKey,
+`, intruderGossip, gossipKey,
 			filepath.Join(otherCA, "bundlex-cluster-ca.pem"),
 			filepath.Join(otherCA, "intruder.pem"), filepath.Join(otherCA, "intruder-key.pem"))})
 	intruder.launch()
+	ctx := context.Background()
+	waitFor(t, time.Minute, "the intruder's gossip to start", func() error {
+		members, err := intruder.client().ClusterMembers(ctx)
+		if err != nil {
+			return err
+		}
+		for _, m := range members {
+			if m.Name == "intruder" && m.Status == "alive" {
+				return nil
+			}
+		}
+		return fmt.Errorf("the intruder does not list itself alive: %+v", members)
+	})
+
+	// The bootstrap leaves the intruder out, so the three nodes form a cluster
+	// although the intruder has the lowest name.
+	c := launchLocalCluster(t, "org-c.test", 3, peerHint, []string{intruderGossip})
+	for _, n := range c.nodes {
+		n.waitReady()
+	}
+	require.Regexp(t, `server failed the Raft connection check, so it does not count `+
+		`toward bootstrap_expect.*member=intruder.*raft_address=\S+`+
+		`.*certificate signed by unknown authority`, c.nodes[0].logs())
+	require.NotContains(t, intruder.logs(), "bootstrapped the cluster")
+	leader := c.leader()
+	bundlePath := leader.writeFile("secret.json", []byte(leader.cli("bundle", "show")))
+	leader.cli("bundle", "set", "--id", "org-secret.test", "--path", bundlePath)
+	join := c.gossipAddrs(t)
 
 	// Gossip admits the intruder, but the leader's TLS check of its Raft address
 	// fails, so the leader never adds it to the Raft configuration.
