@@ -1,16 +1,15 @@
 package node
 
 import (
-	"errors"
 	"io"
 	"net"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/bundlex/bundlex/internal/forward"
+	"github.com/bundlex/bundlex/internal/testutil"
 )
 
 func TestForwardServerCutsSlowBody(t *testing.T) {
@@ -25,28 +24,8 @@ func TestForwardServerCutsSlowBody(t *testing.T) {
 		"Content-Type: application/json\r\nContent-Length: 60000\r\n\r\n{")
 	require.NoError(t, err)
 
-	// Send one more body byte every 200ms until the server closes the connection,
+	// One more body byte every 200ms until the server closes the connection,
 	// which forwardReadTimeout bounds.
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		ticker := time.NewTicker(200 * time.Millisecond)
-		defer ticker.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-ticker.C:
-			}
-			if _, err := conn.Write([]byte(" ")); err != nil {
-				return
-			}
-		}
-	}()
-
-	deadline := 3 * forwardReadTimeout
-	require.NoError(t, conn.SetReadDeadline(time.Now().Add(deadline)))
-	response, err := io.ReadAll(conn)
-	require.False(t, errors.Is(err, os.ErrDeadlineExceeded),
-		"forwarding connection still open after %s; received %q", deadline, response)
+	testutil.TrickleBody(t, conn, 200*time.Millisecond)
+	testutil.RequireServerCloses(t, conn, 3*forwardReadTimeout)
 }

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -80,29 +79,10 @@ func TestNodeListenersCutSlowBody(t *testing.T) {
 			_, err := io.WriteString(conn, tt.request)
 			require.NoError(t, err)
 
-			// Send one more body byte every 50ms, far below the read timeout, until
-			// the server closes the connection.
-			stop := make(chan struct{})
-			defer close(stop)
-			go func() {
-				ticker := time.NewTicker(50 * time.Millisecond)
-				defer ticker.Stop()
-				for {
-					select {
-					case <-stop:
-						return
-					case <-ticker.C:
-					}
-					if _, err := conn.Write([]byte(" ")); err != nil {
-						return
-					}
-				}
-			}()
-
-			require.NoError(t, conn.SetReadDeadline(time.Now().Add(30*time.Second)))
-			response, err := io.ReadAll(conn)
-			require.False(t, errors.Is(err, os.ErrDeadlineExceeded),
-				"connection still open after 30s; received %q", response)
+			// One more body byte every 50ms, far below the read timeout, until the
+			// server closes the connection.
+			testutil.TrickleBody(t, conn, 50*time.Millisecond)
+			testutil.RequireServerCloses(t, conn, 30*time.Second)
 		})
 	}
 }

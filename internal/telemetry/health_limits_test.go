@@ -3,16 +3,16 @@ package telemetry
 import (
 	"bufio"
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/bundlex/bundlex/internal/testutil"
 )
 
 // startLimitedHealth starts a health server with options and returns it with
@@ -42,10 +42,7 @@ func dialHealth(t *testing.T, server *HealthServer) net.Conn {
 // the client's deadline, ended it.
 func requireServerCloses(t *testing.T, conn net.Conn) {
 	t.Helper()
-	require.NoError(t, conn.SetReadDeadline(time.Now().Add(30*time.Second)))
-	data, err := io.ReadAll(conn)
-	require.False(t, errors.Is(err, os.ErrDeadlineExceeded),
-		"connection still open after 30s; received %q", data)
+	testutil.RequireServerCloses(t, conn, 30*time.Second)
 }
 
 func TestHealthServerCutsSlowBody(t *testing.T) {
@@ -57,22 +54,7 @@ func TestHealthServerCutsSlowBody(t *testing.T) {
 
 	// One more body byte every 50ms, far below the read timeout, until the
 	// server closes the connection.
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		ticker := time.NewTicker(50 * time.Millisecond)
-		defer ticker.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-ticker.C:
-			}
-			if _, err := conn.Write([]byte("x")); err != nil {
-				return
-			}
-		}
-	}()
+	testutil.TrickleBody(t, conn, 50*time.Millisecond)
 	requireServerCloses(t, conn)
 }
 
