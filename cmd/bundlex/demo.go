@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -32,6 +34,9 @@ const (
 	demoWaitTimeout = 30 * time.Second
 	// demoStopTimeout bounds the graceful stop of each node.
 	demoStopTimeout = 10 * time.Second
+	// demoStartAttempts bounds how often the demo builds and starts its nodes
+	// when a port it picked was taken by another process before a node bound it.
+	demoStartAttempts = 3
 	// demoPollInterval is the pause between two checks of a condition.
 	demoPollInterval = 50 * time.Millisecond
 	// demoTokenTTL is the lifetime of the demo's JWT-SVIDs.
@@ -94,13 +99,10 @@ func runDemo(ctx context.Context, out io.Writer, logger *slog.Logger, keep bool)
 		}
 	}()
 	fmt.Fprintln(out, "bundlex demo: an agent of org A calls a service of org B, on loopback.")
-	orgs, err := newDemoOrgs(logger)
+	orgs, err := startDemoOrgsWithRetry(ctx, logger)
 	defer func() { stopDemoOrgs(orgs) }()
 	if err != nil {
 		return err
-	}
-	if err := startDemoOrgs(ctx, orgs); err != nil {
-		return fmt.Errorf("demo: start the nodes: %w", err)
 	}
 	fmt.Fprintf(out, "1. Started three single-node clusters in %s, each with its own CA:\n",
 		time.Since(began).Round(time.Millisecond))
@@ -122,6 +124,36 @@ func runDemo(ctx context.Context, out io.Writer, logger *slog.Logger, keep bool)
 		fmt.Fprintln(out, "Stopping the nodes and removing their data.")
 	}
 	return nil
+}
+
+// startDemoOrgsWithRetry builds and starts the organizations. The ports of
+// Raft, gossip and the verify API are picked free before the nodes bind them, so
+// another process may take one in between. The nodes are then stopped and built
+// again on new ports, up to demoStartAttempts times in all.
+func startDemoOrgsWithRetry(ctx context.Context, logger *slog.Logger) ([]*demoOrg, error) {
+	for attempt := 1; ; attempt++ {
+		orgs, err := newDemoOrgs(logger)
+		if err == nil {
+			err = startDemoOrgs(ctx, orgs)
+			if err != nil {
+				err = fmt.Errorf("demo: start the nodes: %w", err)
+			}
+		}
+		if err == nil || attempt == demoStartAttempts || !addressInUse(err) {
+			return orgs, err
+		}
+		logger.Warn("a port of the demo was taken; starting the nodes again on new ports",
+			"attempt", attempt, "error", err)
+		stopDemoOrgs(orgs)
+	}
+}
+
+// addressInUse reports whether err comes from binding a port that is taken.
+// memberlist formats the errors of its listeners with %v, so the message is
+// checked as well as the error chain.
+func addressInUse(err error) bool {
+	return errors.Is(err, syscall.EADDRINUSE) ||
+		strings.Contains(err.Error(), "address already in use")
 }
 
 // newDemoOrgs builds the configuration and node of each organization. On error
@@ -157,8 +189,8 @@ func newDemoOrgs(logger *slog.Logger) ([]*demoOrg, error) {
 }
 
 // freeLoopbackAddr returns 127.0.0.1 with a port that was free a moment ago.
-// NOTE: another process may take the port before the verify API binds it. The
-// demo then fails with "address already in use" and can simply be run again.
+// Another process may take the port before the verify API binds it, which
+// startDemoOrgsWithRetry handles.
 func freeLoopbackAddr() (string, error) {
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -137,4 +140,28 @@ func TestDemoRejectsLogLevel(t *testing.T) {
 	require.NotContains(t, stderr.String(), "Usage:")
 	require.True(t, strings.HasSuffix(stderr.String(), "\nRun 'bundlex demo --help' for "+
 		"the flags of this command.\n"), stderr.String())
+}
+
+func TestDemoAddressInUse(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	_, bindErr := net.Listen("tcp", taken.Addr().String())
+	require.Error(t, bindErr)
+
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{name: "wrapped bind error", err: fmt.Errorf("start: %w", bindErr), want: true},
+		{name: "bind error as text",
+			err: fmt.Errorf("gossip: Failed to start TCP listener: %v", bindErr), want: true},
+		{name: "other error", err: errors.New("waiting for org-a.test ready"), want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.want, addressInUse(tt.err))
+		})
+	}
 }
