@@ -67,12 +67,17 @@ func decodeValue(key string, raw any, ptr any) error {
 // around each value are dropped. An empty string is an empty list, returned as
 // nil, but an empty value inside a list is rejected as a likely stray comma.
 func decodeList(key string, raw any) ([]string, error) {
-	const hint = "use comma-separated values without empty entries, such as " +
-		"10.0.0.1:8301,10.0.0.2:8301, or a YAML list"
+	const hint = "use comma-separated values without empty entries, or a YAML list"
 	var items []string
 	switch v := raw.(type) {
 	case string:
 		if strings.TrimSpace(v) == "" {
+			if strings.HasSuffix(key, "allowed_id_prefixes") {
+				// An empty policy would allow every ID of the trust domain, which a
+				// template or a typo should not do silently.
+				return nil, invalid(key, raw, "remove the key to allow every SPIFFE ID "+
+					"of the trust domain, or list the allowed prefixes")
+			}
 			return nil, nil
 		}
 		items = strings.Split(v, ",")

@@ -45,8 +45,10 @@ func TestLoadRejectsStaticPrefixes(t *testing.T) {
 					"spiffe://org-a.test/agents/"}},
 		{"empty list entry", "      allowed_id_prefixes: [spiffe://org-a.test/a, \"\"]\n",
 			[]string{key + `invalid value "spiffe://org-a.test/a,": use comma-separated ` +
-				"values without empty entries, such as 10.0.0.1:8301,10.0.0.2:8301, or a YAML " +
-				"list (FILE line 11)"}},
+				"values without empty entries, or a YAML list (FILE line 11)"}},
+		{"empty string", "      allowed_id_prefixes: \"\"\n",
+			[]string{key + `invalid value "": remove the key to allow every SPIFFE ID ` +
+				"of the trust domain, or list the allowed prefixes (FILE line 11)"}},
 		{"mapping", "      allowed_id_prefixes: {a: b}\n",
 			[]string{key + "invalid value a mapping: use a list of strings (FILE line 11)"}},
 	}
