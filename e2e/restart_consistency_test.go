@@ -533,4 +533,10 @@ output:
 	require.Contains(t, output.String(), "output directory "+first.outputDir+
 		" is in use by another bundlex node")
 	require.Equal(t, before, statOutput(t, first.outputDir))
+	// The lock is taken before anything else, so the second node made no keys and
+	// no Raft state.
+	for _, sub := range []string{"authority", "raft"} {
+		_, err := os.Stat(filepath.Join(dir, "data", sub))
+		require.True(t, os.IsNotExist(err), "%s was created: %v", sub, err)
+	}
 }

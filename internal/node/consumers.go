@@ -155,20 +155,30 @@ func (n *Node) startConsumers(ctx context.Context) error {
 			return err
 		}
 	}
-	if c.OutputDirectory != "" {
-		writer := &output.Writer{Dir: c.OutputDirectory, Logger: n.log.With("component", "output"),
-			Observe: func(err error) { n.metrics.ObserveOutputWrite(err, time.Now()) }}
-		// Lock now, so that a second node given the same directory fails at start
-		// instead of removing the first node's files.
-		if err := writer.Lock(); err != nil {
-			return fmt.Errorf("node: output.directory: %w", err)
-		}
+	if writer := n.output; writer != nil {
 		n.goRun(func() {
 			if err := writer.Run(ctx, workloadSource{n: n}); err != nil && ctx.Err() == nil {
 				n.log.Error("file output stopped", "error", err, "directory", c.OutputDirectory)
 			}
 		})
 	}
+	return nil
+}
+
+// lockOutput takes the output directory's lock before anything else starts, so
+// that a second node given the same directory fails before it creates keys or
+// Raft state, and never removes the first node's files.
+func (n *Node) lockOutput() error {
+	dir := n.cfg.Consumers.OutputDirectory
+	if dir == "" {
+		return nil
+	}
+	writer := &output.Writer{Dir: dir, Logger: n.log.With("component", "output"),
+		Observe: func(err error) { n.metrics.ObserveOutputWrite(err, time.Now()) }}
+	if err := writer.Lock(); err != nil {
+		return fmt.Errorf("node: output.directory: %w", err)
+	}
+	n.output = writer
 	return nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/bundlex/bundlex/internal/authority"
 	"github.com/bundlex/bundlex/internal/cluster"
 	"github.com/bundlex/bundlex/internal/forward"
+	"github.com/bundlex/bundlex/internal/output"
 	"github.com/bundlex/bundlex/internal/telemetry"
 	"github.com/bundlex/bundlex/internal/verify"
 	"github.com/bundlex/bundlex/internal/workload"
@@ -36,6 +37,8 @@ const leadershipPoll = 500 * time.Millisecond
 
 // Node is one running bundlex node.
 type Node struct {
+	// output writes the file output; nil without output.directory.
+	output     *output.Writer
 	cfg        *config.Config
 	td         spiffeid.TrustDomain
 	endpointID spiffeid.ID
@@ -135,6 +138,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			n.Stop(context.Background())
 		}
 	}()
+	if err := n.lockOutput(); err != nil {
+		return err
+	}
 	if err := n.openAuthority(); err != nil {
 		return err
 	}
@@ -244,6 +250,11 @@ func (n *Node) Stop(ctx context.Context) error {
 	}
 	errs = append(errs, n.stopConsumers(ctx)...)
 	n.wg.Wait()
+	if n.output != nil {
+		// The writer's Run releases the lock too; this covers a start that failed
+		// before Run began.
+		errs = append(errs, n.output.Close())
+	}
 	if n.health != nil {
 		errs = append(errs, n.health.Shutdown(ctx))
 	}
