@@ -65,7 +65,8 @@ func decodeValue(key string, raw any, ptr any) error {
 // decodeList accepts a YAML list of strings, the []string of a list flag, or
 // one string of comma-separated values as in an environment variable. Spaces
 // around each value are dropped. An empty string is an empty list, returned as
-// nil, but an empty value inside a list is rejected as a likely stray comma.
+// nil, except for the allowed_id_prefixes keys, where it is rejected. An empty
+// value inside a list is rejected as a likely stray comma.
 func decodeList(key string, raw any) ([]string, error) {
 	const hint = "use comma-separated values without empty entries, or a YAML list"
 	var items []string
