@@ -10,9 +10,9 @@
 //	            [-push-changes 200] [-push-watchers 1,10,100] [-bundlex PATH]
 //	            [-dir DIR] [-short]
 //
-// It builds ./cmd/bundlex (unless -bundlex names a binary), starts `bundlex
+// It builds ./cmd/bundlex, unless -bundlex names a binary. It starts `bundlex
 // server` as a separate process with the built-in authority, the verify API on
-// 127.0.0.1 and the Workload API on a Unix socket, and mints every token through
+// 127.0.0.1 and the Workload API on a Unix socket. Every token is minted through
 // the node's admin API before timing starts. Each round then runs, in turn:
 // go-spiffe in this process with -concurrency goroutines, and the verify API over
 // TLS with -concurrency HTTP/1.1 clients of one keep-alive connection each, for

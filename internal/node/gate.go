@@ -70,7 +70,7 @@ func (n *Node) gateVerify(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		// json.Marshal fails only on unsupported values, and this one holds strings.
+		// json.Marshal fails only on unsupported values, and this one contains only strings.
 		body, _ := json.Marshal(verify.Response{Error: &verify.ErrorBody{
 			Code: verifyCodeNotReady, Message: n.notCurrentMessage()}})
 		header := w.Header()

@@ -14,9 +14,9 @@ import (
 // ValidateJWTSVID validates a JWT-SVID through the configured JWTValidator.
 // SPIFFE Workload API 6.2.3: audience and token are mandatory, and 4.5 requires
 // InvalidArgument for a missing mandatory field. A token that fails validation
-// is also InvalidArgument, with the validator's message, except an error that wraps
-// ErrValidatorUnavailable: the node cannot judge the token yet, so the answer is
-// Unavailable, which clients retry (SPIFFE Workload Endpoint 6).
+// is also InvalidArgument, with the validator's message. An error that wraps
+// ErrValidatorUnavailable means the node cannot validate the token yet, so the
+// status is Unavailable, which clients retry (SPIFFE Workload Endpoint 6).
 func (s *Server) ValidateJWTSVID(_ context.Context, req *workload.ValidateJWTSVIDRequest) (
 	*workload.ValidateJWTSVIDResponse, error) {
 	if req.GetAudience() == "" {
@@ -48,8 +48,8 @@ func (s *Server) ValidateJWTSVID(_ context.Context, req *workload.ValidateJWTSVI
 }
 
 // ErrValidatorUnavailable is wrapped by a JWTValidator's error when it cannot
-// judge any token for now, for example while the node loads its replicated state
-// after a start. ValidateJWTSVID then answers Unavailable instead of
+// validate any token for now, for example while the node loads its replicated
+// state after a start. ValidateJWTSVID then returns Unavailable instead of
 // InvalidArgument.
 var ErrValidatorUnavailable = errors.New("validator unavailable")
 
